@@ -1,0 +1,94 @@
+/* cmd_train.c -- `chicane train SCRIPT`: run a training script to a stop condition. */
+#include "cli.h"
+#include "log.h"
+#include "trainer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char train_usage[] =
+    "usage: chicane train SCRIPT [options]\n"
+    "\n"
+    "Train a model as the Lua training script SCRIPT says (track, reward, action space,\n"
+    "network, hyperparameters, stop conditions; see scripts/default.lua). Prints one line per\n"
+    "iteration; each iteration is checkpointed to storage and recorded in the catalog.\n"
+    "\n"
+    "options:\n"
+    "  --name NAME        train under this model name instead of the script's\n"
+    "  --replace          if the model exists, delete it (catalog rows and stored objects) first\n"
+    "  --max-seconds S    stop after S seconds of wall time (overrides stop.max_seconds)\n"
+    "  --quiet            no per-iteration lines\n" CH_CLI_COMMON_HELP;
+
+typedef struct ch__train_args {
+  ch_cli cli;
+  const char *script, *name;
+  int replace, quiet;
+  double max_seconds;
+} ch__train_args;
+
+static int ch__parse(int argc, char **argv, ch__train_args *a) {
+  static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                        {"replace", no_argument, NULL, 'r'},
+                                        {"max-seconds", required_argument, NULL, 'm'},
+                                        {"quiet", no_argument, NULL, 'q'},
+                                        CH_CLI_COMMON_OPTIONS,
+                                        {NULL, 0, NULL, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (ch_cli_common_option(&a->cli, c, optarg)) continue;
+    switch (c) {
+    case 'n': a->name = optarg; break;
+    case 'r': a->replace = 1; break;
+    case 'q': a->quiet = 1; break;
+    case 'm':
+      a->max_seconds = strtod(optarg, NULL);
+      if (a->max_seconds <= 0) return ch_cli_usage_error("train", "--max-seconds needs a number > 0");
+      break;
+    case 'h': fputs(train_usage, stdout); return -1;
+    default: return ch_cli_usage_error("train", "unknown option");
+    }
+  }
+  if (optind != argc - 1) return ch_cli_usage_error("train", "needs exactly one SCRIPT");
+  a->script = argv[optind];
+  return 0;
+}
+
+static int ch__load_config(const ch__train_args *a, ch_train_config *cfg) {
+  ch_error err = {0, ""};
+  if (ch_config_load(a->script, cfg, &err) != CH_OK) return ch_cli_fail(err.message);
+  if (a->name) snprintf(cfg->model, sizeof cfg->model, "%s", a->name);
+  if (a->max_seconds > 0) cfg->stop.max_seconds = a->max_seconds;
+  if (ch_config_validate(cfg, &err) != CH_OK) return ch_cli_fail(err.message);
+  return 0;
+}
+
+int ch_cmd_train(int argc, char **argv) {
+  ch__train_args a;
+  memset(&a, 0, sizeof a);
+  ch_cli_init(&a.cli);
+  int rc = ch__parse(argc, argv, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  ch_train_config *cfg = malloc(sizeof *cfg);
+  if (!cfg) return ch_cli_fail("out of memory");
+  rc = ch__load_config(&a, cfg);
+  if (rc) {
+    free(cfg);
+    return rc;
+  }
+  printf("training '%s' on %s with %s (%d actions, %d workers x %d cars); storage %s, catalog %s\n",
+         cfg->model, cfg->track, cfg->reward, cfg->num_actions, cfg->workers,
+         cfg->cars_per_worker, a.cli.storage_root, a.cli.catalog);
+  fflush(stdout);
+  ch_train_options o = {"local", a.cli.storage_root, a.cli.catalog, a.replace, a.quiet};
+  ch_train_summary sum;
+  ch_error err = {0, ""};
+  rc = ch_train(cfg, &o, &sum, &err);
+  if (rc == CH_OK)
+    printf("trained '%s': %lld iterations, %lld episodes, %lld env steps in %.1f s (%s); "
+           "last checkpoint: iteration %lld\n",
+           cfg->model, (long long)sum.iterations, (long long)sum.episodes,
+           (long long)sum.env_steps, sum.seconds, sum.stop_reason, (long long)sum.last.iteration);
+  free(cfg);
+  return rc == CH_OK ? 0 : ch_cli_fail(err.message);
+}

@@ -1,0 +1,361 @@
+/* rollout.c -- worker threads: step a batch of cars with the policy, cut episodes into segments. */
+#include "rollout.h"
+
+#include "log.h"
+#include "ppo.h"
+#include "reward.h"
+#include "segment.h"
+
+#include <chicane/plugin_util.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ch__worker {
+  ch_rollout *r;
+  int id;
+  pthread_t thread;
+  int started_thread;
+  ch_env env;
+  ch_net net;
+  ch_reward **reward; /* one Lua state per car: a script's globals belong to one episode stream */
+  int K, O, A, T;
+  float *obs, *logits, *values, *steer, *speed;
+  uint8_t *active;
+  int32_t *status;
+  ch_env_params *params;
+  /* per-car segment under construction: K rows of T steps */
+  float *seg_obs, *seg_rew, *seg_logp, *seg_val;
+  int32_t *seg_act;
+  int *seg_len;
+  uint64_t *episode_id;
+  double *ep_reward;
+  uint64_t episodes_begun;
+  /* cars whose segment waits for a bootstrap value */
+  float *boot_obs, *boot_val;
+  int *boot_car, *boot_end;
+  unsigned char *scratch;
+  size_t scratch_cap;
+  uint64_t rng;
+  int random_actions;
+  int quota;
+} ch__worker;
+
+struct ch_rollout {
+  const ch_train_config *cfg;
+  ch_buffer *buffer;
+  int nworkers;
+  ch__worker *workers;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t version;
+  int have_policy;
+  float *params;
+  uint64_t param_count;
+  int random_actions;
+  int episodes;
+  atomic_int stop;
+  atomic_int failed;
+  ch_error error;
+  atomic_llong start_counter;
+};
+
+static uint64_t ch__rand(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static double ch__uniform(uint64_t *s) { return (double)(ch__rand(s) >> 11) * 0x1.0p-53; }
+
+static void ch__fail(ch_rollout *r, const ch_error *e) {
+  pthread_mutex_lock(&r->mu);
+  if (!atomic_load(&r->failed)) {
+    r->error = *e;
+    atomic_store(&r->failed, e->code ? e->code : CH_ESTATE);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void *ch__alloc_zero(size_t n, size_t size, int *ok) {
+  void *p = calloc(n ? n : 1, size);
+  if (!p) *ok = 0;
+  return p;
+}
+
+static int ch__worker_buffers(ch__worker *w) {
+  size_t K = (size_t)w->K, O = (size_t)w->O, T = (size_t)w->T;
+  int ok = 1;
+  w->obs = ch__alloc_zero(K * O, sizeof(float), &ok);
+  w->logits = ch__alloc_zero(K * w->A, sizeof(float), &ok);
+  w->values = ch__alloc_zero(K, sizeof(float), &ok);
+  w->steer = ch__alloc_zero(K, sizeof(float), &ok);
+  w->speed = ch__alloc_zero(K, sizeof(float), &ok);
+  w->active = ch__alloc_zero(K, 1, &ok);
+  w->status = ch__alloc_zero(K, sizeof(int32_t), &ok);
+  w->params = ch__alloc_zero(K, sizeof(ch_env_params), &ok);
+  w->seg_obs = ch__alloc_zero(K * T * O, sizeof(float), &ok);
+  w->seg_rew = ch__alloc_zero(K * T, sizeof(float), &ok);
+  w->seg_logp = ch__alloc_zero(K * T, sizeof(float), &ok);
+  w->seg_val = ch__alloc_zero(K * T, sizeof(float), &ok);
+  w->seg_act = ch__alloc_zero(K * T, sizeof(int32_t), &ok);
+  w->seg_len = ch__alloc_zero(K, sizeof(int), &ok);
+  w->episode_id = ch__alloc_zero(K, sizeof(uint64_t), &ok);
+  w->ep_reward = ch__alloc_zero(K, sizeof(double), &ok);
+  w->boot_obs = ch__alloc_zero(K * O, sizeof(float), &ok);
+  w->boot_val = ch__alloc_zero(K, sizeof(float), &ok);
+  w->boot_car = ch__alloc_zero(K, sizeof(int), &ok);
+  w->boot_end = ch__alloc_zero(K, sizeof(int), &ok);
+  w->scratch_cap = 64 + T * (O + 4) * 4 + 64;
+  w->scratch = ch__alloc_zero(w->scratch_cap, 1, &ok);
+  return ok ? CH_OK : CH_ENOMEM;
+}
+
+static void ch__worker_free(ch__worker *w) {
+  void *bufs[] = {w->obs,      w->logits,   w->values,   w->steer,    w->speed,   w->active,
+                  w->status,   w->params,   w->seg_obs,  w->seg_rew,  w->seg_logp, w->seg_val,
+                  w->seg_act,  w->seg_len,  w->episode_id, w->ep_reward, w->boot_obs,
+                  w->boot_val, w->boot_car, w->boot_end, w->scratch};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+  for (int k = 0; w->reward && k < w->K; k++) ch_reward_close(w->reward[k]);
+  free(w->reward);
+  ch_net_destroy(&w->net);
+  ch_env_destroy(&w->env);
+}
+
+static int ch__worker_init(ch__worker *w, const ch_rollout_setup *s, ch_error *err) {
+  int rc = ch_env_create(s->env_plugin, s->env_json, &w->env, err);
+  if (rc == CH_OK) rc = ch_net_create(s->net_plugin, s->net_json, &w->net, err);
+  if (rc != CH_OK) return rc;
+  w->K = (int)w->env.spec.num_cars;
+  w->O = (int)w->env.spec.obs_size;
+  w->A = s->cfg->num_actions;
+  w->T = s->cfg->segment_steps;
+  w->rng = s->cfg->seed * 1000003u + (uint64_t)w->id;
+  w->reward = calloc((size_t)w->K, sizeof *w->reward);
+  if (!w->reward || ch__worker_buffers(w) != CH_OK)
+    return ch_error_set(err, CH_ENOMEM, "worker: out of memory");
+  ch_reward_options ro = {s->waypoints, s->num_waypoints, 0, 0};
+  for (int k = 0; rc == CH_OK && k < w->K; k++)
+    rc = ch_reward_open(s->cfg->reward, &ro, &w->reward[k], err);
+  return rc;
+}
+
+static int ch__start_car(ch__worker *w, int k, ch_error *err) {
+  ch_rollout *r = w->r;
+  long long idx = atomic_fetch_add(&r->start_counter, 1);
+  double frac = fmod((double)idx * r->cfg->start_advance, 1.0);
+  int rc = w->env.vt->reset(w->env.h, (uint32_t)k, frac, w->obs + (size_t)k * w->O,
+                            &w->params[k], err);
+  w->active[k] = 1;
+  w->seg_len[k] = 0;
+  w->ep_reward[k] = 0;
+  w->episode_id[k] = ((uint64_t)w->id << 40) | w->episodes_begun++;
+  return rc;
+}
+
+/* Encode car k's segment and push it to the buffer. */
+static int ch__push(ch__worker *w, int k, uint32_t flags, float bootstrap, ch_error *err) {
+  size_t T = (size_t)w->T, O = (size_t)w->O, base = (size_t)k * T;
+  const ch_env_params *p = &w->params[k];
+  ch_segment seg = {w->r->version, w->episode_id[k], (uint32_t)w->id, (uint32_t)w->seg_len[k],
+                    (uint32_t)O, flags, bootstrap, p->episode_status, p->steps,
+                    (float)w->ep_reward[k], (float)p->progress, w->seg_obs + base * O,
+                    w->seg_act + base, w->seg_rew + base, w->seg_logp + base, w->seg_val + base};
+  size_t len = ch_segment_encoded_size(&seg);
+  ch_segment_encode(&seg, w->scratch);
+  w->seg_len[k] = 0;
+  return w->r->buffer->vt->push(w->r->buffer->h, seg.policy_version, w->scratch, len, err);
+}
+
+/* Choose every active car's action and record the decision in its segment. */
+static int ch__act(ch__worker *w, const ch_action *actions, ch_error *err) {
+  int rc = w->net.vt->forward(w->net.h, w->obs, (uint32_t)w->K, w->logits, w->values, err);
+  for (int k = 0; rc == CH_OK && k < w->K; k++) {
+    if (!w->active[k]) continue;
+    float logp;
+    int a;
+    if (w->random_actions) {
+      a = (int)(ch__rand(&w->rng) % (uint64_t)w->A);
+      logp = (float)-log((double)w->A);
+    } else {
+      a = ch_policy_sample(w->logits + (size_t)k * w->A, w->A, ch__uniform(&w->rng), &logp);
+    }
+    size_t i = (size_t)k * w->T + (size_t)w->seg_len[k]++;
+    memcpy(w->seg_obs + i * w->O, w->obs + (size_t)k * w->O, sizeof(float) * (size_t)w->O);
+    w->seg_act[i] = a;
+    w->seg_logp[i] = logp;
+    w->seg_val[i] = w->values[k];
+    w->steer[k] = (float)actions[a].steering_angle;
+    w->speed[k] = (float)actions[a].speed;
+  }
+  return rc;
+}
+
+/* Forward the queued bootstrap states at once and push their segments. */
+static int ch__flush_bootstraps(ch__worker *w, int n, ch_error *err) {
+  if (n == 0) return CH_OK;
+  int rc = w->net.vt->forward(w->net.h, w->boot_obs, (uint32_t)n, NULL, w->boot_val, err);
+  for (int i = 0; rc == CH_OK && i < n; i++)
+    rc = ch__push(w, w->boot_car[i], w->boot_end[i] ? CH_SEGMENT_EPISODE_END : 0, w->boot_val[i],
+                  err);
+  return rc;
+}
+
+/* After a step: rewards, episode ends and segment cuts. Returns episodes finished, or < 0. */
+static int ch__after_step(ch__worker *w, ch_error *err) {
+  int finished = 0, nboot = 0, rc = CH_OK;
+  for (int k = 0; rc == CH_OK && k < w->K; k++) {
+    if (!w->active[k]) continue;
+    double rew;
+    rc = ch_reward_call(w->reward[k], &w->params[k], &rew, err);
+    if (rc != CH_OK) break;
+    w->seg_rew[(size_t)k * w->T + (size_t)w->seg_len[k] - 1] = (float)rew;
+    w->ep_reward[k] += rew;
+    int ended = w->status[k] != CH_EPISODE_IN_PROGRESS;
+    if (ended && w->status[k] != CH_EPISODE_TIME_UP) {
+      rc = ch__push(w, k, CH_SEGMENT_EPISODE_END | CH_SEGMENT_TERMINAL, 0.0f, err);
+    } else if (ended || w->seg_len[k] == w->T) {
+      memcpy(w->boot_obs + (size_t)nboot * w->O, w->obs + (size_t)k * w->O,
+             sizeof(float) * (size_t)w->O);
+      w->boot_car[nboot] = k;
+      w->boot_end[nboot++] = ended;
+    }
+    if (ended) {
+      w->active[k] = 0;
+      finished++;
+    }
+  }
+  if (rc == CH_OK) rc = ch__flush_bootstraps(w, nboot, err);
+  return rc == CH_OK ? finished : rc;
+}
+
+/* Run this worker's quota of episodes with the policy it holds. */
+static int ch__run_episodes(ch__worker *w, const ch_action *actions, ch_error *err) {
+  int started = 0, finished = 0, rc = CH_OK;
+  memset(w->active, 0, (size_t)w->K);
+  for (int k = 0; rc == CH_OK && k < w->K && started < w->quota; k++, started++)
+    rc = ch__start_car(w, k, err);
+  while (rc == CH_OK && finished < w->quota && !atomic_load(&w->r->stop)) {
+    rc = ch__act(w, actions, err);
+    if (rc == CH_OK)
+      rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, w->params, w->status,
+                           err);
+    int n = rc == CH_OK ? ch__after_step(w, err) : rc;
+    if (n < 0) return n;
+    finished += n;
+    for (int k = 0; rc == CH_OK && n > 0 && k < w->K && started < w->quota; k++)
+      if (!w->active[k]) {
+        rc = ch__start_car(w, k, err);
+        started++;
+      }
+  }
+  return rc;
+}
+
+/* Wait for a policy version newer than seen; returns 0 when told to stop. */
+static int ch__wait_policy(ch__worker *w, uint64_t *seen, int *have) {
+  ch_rollout *r = w->r;
+  pthread_mutex_lock(&r->mu);
+  while (!atomic_load(&r->stop) && (!r->have_policy || (*have && r->version == *seen)))
+    pthread_cond_wait(&r->cv, &r->mu);
+  int go = !atomic_load(&r->stop);
+  if (go) {
+    *seen = r->version;
+    *have = 1;
+    w->random_actions = r->random_actions;
+    w->quota = r->episodes / r->nworkers + (w->id < r->episodes % r->nworkers);
+    w->net.vt->set_params(w->net.h, r->params, r->param_count, NULL);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return go;
+}
+
+static void *ch__worker_main(void *arg) {
+  ch__worker *w = arg;
+  uint64_t seen = 0;
+  int have = 0;
+  while (ch__wait_policy(w, &seen, &have)) {
+    ch_error e = {0, ""};
+    if (ch__run_episodes(w, w->r->cfg->actions, &e) != CH_OK) {
+      ch__fail(w->r, &e);
+      break;
+    }
+  }
+  return NULL;
+}
+
+int ch_rollout_start(const ch_rollout_setup *s, ch_rollout **out, ch_error *err) {
+  ch_rollout *r = calloc(1, sizeof *r);
+  if (!r) return ch_error_set(err, CH_ENOMEM, "rollout: out of memory");
+  r->cfg = s->cfg;
+  r->buffer = s->buffer;
+  r->nworkers = s->cfg->workers;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  r->workers = calloc((size_t)r->nworkers, sizeof *r->workers);
+  int rc = r->workers ? CH_OK : ch_error_set(err, CH_ENOMEM, "rollout: out of memory");
+  for (int i = 0; rc == CH_OK && i < r->nworkers; i++) {
+    r->workers[i].r = r;
+    r->workers[i].id = i;
+    rc = ch__worker_init(&r->workers[i], s, err);
+  }
+  for (int i = 0; rc == CH_OK && i < r->nworkers; i++) {
+    if (pthread_create(&r->workers[i].thread, NULL, ch__worker_main, &r->workers[i]) != 0)
+      rc = ch_error_set(err, CH_ENOMEM, "cannot start worker thread %d", i);
+    else r->workers[i].started_thread = 1;
+  }
+  if (rc != CH_OK) {
+    ch_rollout_stop(r);
+    return rc;
+  }
+  *out = r;
+  return CH_OK;
+}
+
+void ch_rollout_publish(ch_rollout *r, uint64_t version, const float *params, uint64_t count,
+                        int random_actions, int episodes) {
+  pthread_mutex_lock(&r->mu);
+  if (r->param_count != count) {
+    free(r->params);
+    r->params = malloc(sizeof(float) * count);
+    r->param_count = r->params ? count : 0;
+  }
+  if (r->params) memcpy(r->params, params, sizeof(float) * count);
+  r->version = version;
+  r->have_policy = 1;
+  r->random_actions = random_actions;
+  r->episodes = episodes;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+int ch_rollout_failed(ch_rollout *r, ch_error *err) {
+  int code = atomic_load(&r->failed);
+  if (code && err) {
+    pthread_mutex_lock(&r->mu);
+    *err = r->error;
+    pthread_mutex_unlock(&r->mu);
+  }
+  return code;
+}
+
+void ch_rollout_stop(ch_rollout *r) {
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  atomic_store(&r->stop, 1);
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  for (int i = 0; r->workers && i < r->nworkers; i++) {
+    if (r->workers[i].started_thread) pthread_join(r->workers[i].thread, NULL);
+    ch__worker_free(&r->workers[i]);
+  }
+  free(r->workers);
+  free(r->params);
+  pthread_cond_destroy(&r->cv);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}

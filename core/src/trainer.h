@@ -1,0 +1,43 @@
+/* trainer.h -- the training loop: collect segments, PPO update, checkpoint, stop conditions. */
+#ifndef CHICANE_TRAINER_H
+#define CHICANE_TRAINER_H
+
+#include "config.h"
+#include "evaluate.h"
+
+#include <stdint.h>
+
+typedef struct ch_train_options {
+  const char *storage;      /* storage plugin name ("local") */
+  const char *storage_root; /* its root */
+  const char *catalog_path;
+  int replace;              /* start an existing model over */
+  int quiet;                /* no progress lines */
+} ch_train_options;
+
+/* What one iteration did; passed to the progress printer and stored as checkpoint metrics. */
+typedef struct ch_iteration_stats {
+  int64_t iteration;
+  int episodes;
+  int64_t total_episodes;
+  int64_t steps;       /* env steps in this iteration */
+  int64_t total_steps;
+  double mean_reward, mean_progress, completion_rate;
+  double rollout_seconds, update_seconds, elapsed_seconds;
+  double policy_loss, value_loss, entropy, approx_kl, clip_fraction;
+  int64_t stale_segments, corrupt_segments;
+  int eval_laps; /* -1 when no evaluation ran */
+  double eval_lap_time;
+} ch_iteration_stats;
+
+typedef struct ch_train_summary {
+  int64_t iterations, episodes, env_steps;
+  double seconds;
+  const char *stop_reason; /* static string */
+  ch_iteration_stats last;
+} ch_train_summary;
+
+int ch_train(const ch_train_config *cfg, const ch_train_options *o, ch_train_summary *out,
+             ch_error *err);
+
+#endif

@@ -1,0 +1,38 @@
+-- default.lua -- the default training: the state sensor on the bayside track, PPO, until the
+-- car completes 3 of 3 evaluation laps (or 10 minutes pass).
+--
+-- Every key is optional except reward and action_space; the values shown for
+-- hyperparameters are DeepRacer's console defaults unless a comment says otherwise.
+
+return {
+  model = "bayside-ppo",
+  track = "bayside",                -- tracks/bayside.track (or a path to a .track file)
+  reward = "../rewards/progress.lua", -- relative to this script, else to the data directory
+
+  -- steering_angle in degrees (+ = left), speed in m/s; action_grid(steerings, speeds)
+  -- builds every combination, or list them as { {steering_angle = 0, speed = 1}, ... }
+  action_space = action_grid({ -30, -15, 0, 15, 30 }, { 1.5, 3.0 }),
+
+  network = { hidden = { 64, 64 }, activation = "tanh" },
+
+  hyperparameters = {
+    batch_size = 64,
+    num_epochs = 10,
+    lr = 0.0003,
+    beta_entropy = 0.01,
+    discount_factor = 0.999,
+    loss_type = "huber",
+    num_episodes_between_training = 32, -- console default 20; 32 fills 2 workers x 8 cars twice
+  },
+
+  stop = {
+    eval_laps = 3,      -- stop once a greedy evaluation completes 3 of 3 laps
+    max_seconds = 600,  -- or after 10 minutes
+  },
+
+  workers = 2,          -- rollout threads (one per core)
+  cars_per_worker = 8,  -- cars each worker steps together
+  segment_steps = 128,  -- episodes are cut into segments of this many steps
+  max_steps = 1500,     -- a training episode ends after 100 s of simulated time
+  start_advance = 0.05, -- each episode starts 5% of the track further on (DeepRacer's rule)
+}

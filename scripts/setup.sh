@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# setup.sh -- installs chicane's Debian packages (when missing) and builds it into ./build.
+# Usage: scripts/setup.sh [extra cmake options...]   (BUILD_DIR=dir to build elsewhere)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config liblua5.4-dev libhiredis-dev libcjson-dev
+          libsqlite3-dev libopenblas-dev libssl-dev zlib1g-dev libcmocka-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+build="${BUILD_DIR:-build}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake --build "$build" -j"$(nproc)"
+echo "setup: built $build/chicane"

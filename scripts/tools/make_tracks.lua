@@ -1,0 +1,216 @@
+-- make_tracks.lua -- generates the project's own tracks (tracks/*.track) from arcs and straights.
+--
+-- Usage: lua5.4 scripts/tools/make_tracks.lua [output-dir]     (default: tracks)
+--
+-- Each track is a list of pieces driven from the start line: straights {"S", length} and arcs
+-- {"A", radius, degrees} (+ = left). Up to two straights are {"F", guess}: their lengths are
+-- solved so that the loop closes. The curvature profile is smoothed with a moving average
+-- (so corners ease in as on a real track, like a short clothoid), integrated into a centre
+-- line, and resampled at equal arc-length spacing. The output is deterministic.
+
+local PI = math.pi
+
+local tracks = {
+  {
+    name = "bayside",
+    comment = "the default track: a 2018-style loop with a chicane on the back straight",
+    width = 0.76,
+    spacing = 0.12,
+    smooth = 0.4,
+    pieces = {
+      { "S", 2.45 },      -- start line to the end of the main straight
+      { "A", 0.8, 90 },   -- sharp left, up the east side
+      { "F", 0.6 },       -- east straight (solved)
+      { "A", 1.2, 90 },   -- gentle left onto the back straight
+      { "S", 0.5 },
+      { "A", 1.0, 45 },   -- chicane: in,
+      { "A", 0.9, -90 },  -- across,
+      { "A", 1.4, 45 },   -- and out
+      { "F", 0.8 },       -- back straight (solved)
+      { "A", 1.3, 90 },   -- long gentle left down the west side
+      { "S", 0.8 },
+      { "A", 0.85, 90 },  -- sharp left onto the main straight
+      { "S", 2.45 },      -- main straight up to the start line
+    },
+  },
+  {
+    name = "oval",
+    comment = "a plain oval for first experiments",
+    width = 1.067,
+    spacing = 0.12,
+    smooth = 0.4,
+    pieces = {
+      { "S", 2.0 },
+      { "A", 1.5, 180 },
+      { "S", 4.0 },
+      { "A", 1.5, 180 },
+      { "S", 2.0 },
+    },
+  },
+}
+
+-- Piece lengths and curvatures, with free lengths taken from `free`.
+local function profile(pieces, free)
+  local out, f = {}, 0
+  for _, p in ipairs(pieces) do
+    if p[1] == "S" then
+      out[#out + 1] = { len = p[2], k = 0 }
+    elseif p[1] == "F" then
+      f = f + 1
+      out[#out + 1] = { len = free[f], k = 0 }
+    else
+      local r, deg = p[2], p[3]
+      local sign = deg >= 0 and 1 or -1
+      out[#out + 1] = { len = r * math.abs(deg) * PI / 180, k = sign / r }
+    end
+  end
+  return out
+end
+
+-- Curvature at `n` equal steps over the loop (each the exact mean over its cell, so the
+-- shape moves smoothly with the piece lengths), smoothed by a circular moving average.
+local function sampled_curvature(prof, n, smooth)
+  local total = 0
+  for _, p in ipairs(prof) do total = total + p.len end
+  local ds, raw, piece, start = total / n, {}, 1, 0
+  for i = 1, n do
+    local a, b, acc = (i - 1) * ds, i * ds, 0
+    while true do
+      local e = start + prof[piece].len
+      acc = acc + prof[piece].k * (math.min(b, e) - math.max(a, start))
+      if e >= b or piece == #prof then break end
+      start, piece = e, piece + 1
+    end
+    raw[i] = acc / ds
+  end
+  local half = math.max(0, math.floor(smooth / ds / 2))
+  local k, sum = {}, 0
+  for j = -half, half do sum = sum + raw[(j - 1) % n + 1] end
+  for i = 1, n do
+    k[i] = sum / (2 * half + 1)
+    sum = sum - raw[(i - half - 1) % n + 1] + raw[(i + half) % n + 1]
+  end
+  return k, total, ds
+end
+
+-- Integrate heading and position; returns points (n + 1 of them, the last closes the loop).
+local function integrate(k, ds)
+  local x, y, th, pts = 0, 0, 0, { { 0, 0 } }
+  for i = 1, #k do
+    local mid = th + 0.5 * k[i] * ds
+    x, y, th = x + math.cos(mid) * ds, y + math.sin(mid) * ds, th + k[i] * ds
+    pts[#pts + 1] = { x, y }
+  end
+  return pts, th
+end
+
+local FINE = 40 -- integration steps per output point
+
+local function build(tr, free)
+  local prof = profile(tr.pieces, free)
+  local total = 0
+  for _, p in ipairs(prof) do total = total + p.len end
+  local n = math.floor(total / tr.spacing + 0.5)
+  local k, _, ds = sampled_curvature(prof, n * FINE, tr.smooth)
+  local pts, turn = integrate(k, ds)
+  local gap = { pts[#pts][1], pts[#pts][2] }
+  return { pts = pts, k = k, ds = ds, n = n, length = total, turn = turn, gap = gap }
+end
+
+-- Newton's method on the free straights so that the end meets the start.
+local function solve(tr)
+  local free = {}
+  for _, p in ipairs(tr.pieces) do
+    if p[1] == "F" then free[#free + 1] = p[2] end
+  end
+  assert(#free == 0 or #free == 2, tr.name .. ": use zero or two free straights")
+  for _ = 1, 30 do
+    local b = build(tr, free)
+    if #free == 0 or math.abs(b.gap[1]) + math.abs(b.gap[2]) < 1e-9 then return b, free end
+    local h, J = 1e-6, {}
+    for j = 1, 2 do
+      local f2 = { free[1], free[2] }
+      f2[j] = f2[j] + h
+      local g = build(tr, f2).gap
+      J[j] = { (g[1] - b.gap[1]) / h, (g[2] - b.gap[2]) / h }
+    end
+    local det = J[1][1] * J[2][2] - J[2][1] * J[1][2]
+    assert(math.abs(det) > 1e-12, tr.name .. ": free straights are parallel")
+    free[1] = free[1] - (b.gap[1] * J[2][2] - b.gap[2] * J[2][1]) / det
+    free[2] = free[2] - (J[1][1] * b.gap[2] - J[1][2] * b.gap[1]) / det
+  end
+  error(tr.name .. ": the loop does not close")
+end
+
+local function check(tr, b, free)
+  assert(math.abs(b.turn - 2 * PI) < 1e-9, tr.name .. ": pieces must turn +360 degrees")
+  assert(math.abs(b.gap[1]) + math.abs(b.gap[2]) < 1e-6, tr.name .. ": loop does not close")
+  for i, f in ipairs(free) do
+    assert(f > 0.05, string.format("%s: free straight %d solved to %.3f m", tr.name, i, f))
+  end
+end
+
+-- Output points (every FINE-th integration point, first point not repeated) and borders.
+local function resample(tr, b)
+  local out = {}
+  for i = 0, b.n - 1 do
+    local j = i * FINE + 1
+    local p, q, r = b.pts[j], b.pts[(j + 1 - 1) % (b.n * FINE) + 1], b.pts[(j - 2) % (b.n * FINE) + 1]
+    local tx, ty = q[1] - r[1], q[2] - r[2]
+    local tl = math.sqrt(tx * tx + ty * ty)
+    local nx, ny = -ty / tl, tx / tl
+    local hw = tr.width / 2
+    out[#out + 1] = { x = p[1], y = p[2], lx = p[1] + nx * hw, ly = p[2] + ny * hw,
+                      rx = p[1] - nx * hw, ry = p[2] - ny * hw }
+  end
+  return out
+end
+
+-- Shift so the borders' bounding box starts at (0.5, 0.5), like a mat on a floor.
+local function place(pts)
+  local x0, y0, x1, y1 = math.huge, math.huge, -math.huge, -math.huge
+  for _, p in ipairs(pts) do
+    x0, x1 = math.min(x0, p.lx, p.rx), math.max(x1, p.lx, p.rx)
+    y0, y1 = math.min(y0, p.ly, p.ry), math.max(y1, p.ly, p.ry)
+  end
+  for _, p in ipairs(pts) do p.x, p.y = p.x - x0 + 0.5, p.y - y0 + 0.5 end
+  return x1 - x0, y1 - y0
+end
+
+local function max_abs(k)
+  local m = 0
+  for _, v in ipairs(k) do m = math.max(m, math.abs(v)) end
+  return m
+end
+
+local function write(dir, tr, b, pts, w, h)
+  local path = dir .. "/" .. tr.name .. ".track"
+  local f = assert(io.open(path, "w"))
+  f:write(string.format("# %s.track -- %s.\n", tr.name, tr.comment))
+  f:write("# Generated by scripts/tools/make_tracks.lua; edit that script, not this file.\n")
+  f:write(string.format("# centre length %.3f m, width %.3f m, min centre radius %.3f m,\n",
+    b.length, tr.width, 1 / max_abs(b.k)))
+  f:write(string.format("# %d points, footprint %.2f x %.2f m, driven counter-clockwise.\n",
+    #pts, w, h))
+  f:write("chicane-track 1\n")
+  f:write("name " .. tr.name .. "\n")
+  f:write("loop yes\n")
+  f:write(string.format("width %.3f\n", tr.width))
+  for _, p in ipairs(pts) do f:write(string.format("%.4f %.4f\n", p.x, p.y)) end
+  f:close()
+  return path
+end
+
+local dir = arg[1] or "tracks"
+for _, tr in ipairs(tracks) do
+  local b, free = solve(tr)
+  check(tr, b, free)
+  local pts = resample(tr, b)
+  local w, h = place(pts)
+  local path = write(dir, tr, b, pts, w, h)
+  local fl = {}
+  for i, f in ipairs(free) do fl[i] = string.format("%.3f", f) end
+  print(string.format("%s: length %.3f m, width %.3f m, min radius %.3f m, %d points, "
+    .. "%.2f x %.2f m, free straights {%s}", path, b.length, tr.width, 1 / max_abs(b.k),
+    #pts, w, h, table.concat(fl, ", ")))
+end
