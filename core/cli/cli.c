@@ -22,9 +22,14 @@ int ch_cli_common_option(ch_cli *cli, int opt, const char *arg) {
     snprintf(cli->home, sizeof cli->home, "%s", arg);
     ch__derive_paths(cli);
     return 1;
-  case 'S': snprintf(cli->storage_root, sizeof cli->storage_root, "%s", arg); return 1;
-  case 'C': snprintf(cli->catalog, sizeof cli->catalog, "%s", arg); return 1;
-  default: return 0;
+  case 'S':
+    snprintf(cli->storage_root, sizeof cli->storage_root, "%s", arg);
+    return 1;
+  case 'C':
+    snprintf(cli->catalog, sizeof cli->catalog, "%s", arg);
+    return 1;
+  default:
+    return 0;
   }
 }
 

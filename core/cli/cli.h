@@ -9,12 +9,15 @@
 /* Options every subcommand that touches models accepts. */
 #define CH_CLI_COMMON_OPTIONS                                                                      \
   {"home", required_argument, NULL, 'H'}, {"storage", required_argument, NULL, 'S'},               \
-      {"catalog", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'}
+      {"catalog", required_argument, NULL, 'C'}, {                                                 \
+    "help", no_argument, NULL, 'h'                                                                 \
+  }
 
 #define CH_CLI_COMMON_HELP                                                                         \
-  "  --home DIR       where models live (default $CHICANE_HOME or .): DIR/storage, DIR/catalog.db\n" \
-  "  --storage DIR    the local storage directory (default HOME/storage)\n"                     \
-  "  --catalog FILE   the SQLite catalog (default HOME/catalog.db)\n"                            \
+  "  --home DIR       where models live (default $CHICANE_HOME or .): DIR/storage, "               \
+  "DIR/catalog.db\n"                                                                               \
+  "  --storage DIR    the local storage directory (default HOME/storage)\n"                        \
+  "  --catalog FILE   the SQLite catalog (default HOME/catalog.db)\n"                              \
   "  --help           this text\n"
 
 typedef struct ch_cli {

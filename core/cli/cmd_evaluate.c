@@ -40,17 +40,22 @@ static int ch__number_arg(const char *s, double lo, double hi, double *out) {
 }
 
 static int ch__parse(int argc, char **argv, ch__eval_args *a) {
-  static const struct option opts[] = {
-      {"track", required_argument, NULL, 't'},     {"trials", required_argument, NULL, 'n'},
-      {"penalty", required_argument, NULL, 'p'},   {"max-seconds", required_argument, NULL, 'm'},
-      {"require-laps", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
-      CH_CLI_COMMON_OPTIONS,                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"track", required_argument, NULL, 't'},
+                                       {"trials", required_argument, NULL, 'n'},
+                                       {"penalty", required_argument, NULL, 'p'},
+                                       {"max-seconds", required_argument, NULL, 'm'},
+                                       {"require-laps", required_argument, NULL, 'r'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       CH_CLI_COMMON_OPTIONS,
+                                       {NULL, 0, NULL, 0}};
   int c;
   double v;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (ch_cli_common_option(&a->cli, c, optarg)) continue;
     switch (c) {
-    case 't': a->track = optarg; break;
+    case 't':
+      a->track = optarg;
+      break;
     case 'n':
       if (!ch__number_arg(optarg, 1, CH_EVAL_MAX_TRIALS, &v))
         return ch_cli_usage_error("evaluate", "--trials needs 1..100");
@@ -69,9 +74,14 @@ static int ch__parse(int argc, char **argv, ch__eval_args *a) {
         return ch_cli_usage_error("evaluate", "--require-laps needs 0..100");
       a->require_laps = (int)v;
       break;
-    case 'j': a->json = 1; break;
-    case 'h': fputs(evaluate_usage, stdout); return -1;
-    default: return ch_cli_usage_error("evaluate", "unknown option");
+    case 'j':
+      a->json = 1;
+      break;
+    case 'h':
+      fputs(evaluate_usage, stdout);
+      return -1;
+    default:
+      return ch_cli_usage_error("evaluate", "unknown option");
     }
   }
   if (optind != argc - 1) return ch_cli_usage_error("evaluate", "needs exactly one MODEL");
@@ -91,8 +101,10 @@ static cJSON *ch__result_json(const char *model, const char *track, const ch_eva
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "trial", i + 1);
     cJSON_AddNumberToObject(j, "progress", t->progress);
-    if (t->completed) cJSON_AddNumberToObject(j, "lap_time", t->lap_time);
-    else cJSON_AddNullToObject(j, "lap_time");
+    if (t->completed)
+      cJSON_AddNumberToObject(j, "lap_time", t->lap_time);
+    else
+      cJSON_AddNullToObject(j, "lap_time");
     cJSON_AddNumberToObject(j, "off_track", t->off_track);
     cJSON_AddBoolToObject(j, "completed", t->completed);
     cJSON_AddNumberToObject(j, "steps", t->steps);
@@ -109,7 +121,8 @@ static void ch__print_text(const char *model, const char *track, const ch_eval_r
     const ch_eval_trial *t = &r->trial[i];
     if (t->completed)
       printf("%5d  %7.1f%%  %7.2fs  %9d\n", i + 1, t->progress, t->lap_time, t->off_track);
-    else printf("%5d  %7.1f%%  %8s  %9d\n", i + 1, t->progress, "-", t->off_track);
+    else
+      printf("%5d  %7.1f%%  %8s  %9d\n", i + 1, t->progress, "-", t->off_track);
   }
   printf("completed laps: %d of %d\n", r->completed_laps, r->trials);
 }
@@ -122,8 +135,8 @@ static void ch__record(ch_session *s, const char *model, const char *track, cons
     iteration = ck.iteration;
     ch_checkpoint_info_free(&ck);
   }
-  ch_evaluation_info e = {(char *)model, iteration, (char *)track, r->trials, r->completed_laps,
-                          (char *)json, (int64_t)time(NULL)};
+  ch_evaluation_info e = {(char *)model,     iteration,    (char *)track,      r->trials,
+                          r->completed_laps, (char *)json, (int64_t)time(NULL)};
   ch_error err;
   if (ch_catalog_add_evaluation(s->cat, &e, &err) != CH_OK)
     fprintf(stderr, "chicane: warning: evaluation not recorded: %s\n", err.message);
@@ -145,8 +158,10 @@ int ch_cmd_evaluate(int argc, char **argv) {
   if (rc == CH_OK) {
     cJSON *j = ch__result_json(a.model, track, &a.eo, r);
     char *text = cJSON_PrintUnformatted(j);
-    if (a.json) printf("%s\n", text);
-    else ch__print_text(a.model, track, r);
+    if (a.json)
+      printf("%s\n", text);
+    else
+      ch__print_text(a.model, track, r);
     ch__record(&s, a.model, track, text, r);
     cJSON_free(text);
     cJSON_Delete(j);

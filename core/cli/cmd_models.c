@@ -125,7 +125,7 @@ static cJSON *ch__model_json(ch_session *s, const ch_model_info *m, ch_error *er
 }
 
 static void ch__show_text(const cJSON *o) {
-  static const char *const fields[] = {"name", "track", "status", "reward_script",
+  static const char *const fields[] = {"name",          "track",   "status", "reward_script",
                                        "reward_sha256", "storage", NULL};
   for (const char *const *f = fields; *f; f++)
     printf("%-14s %s\n", *f, cJSON_GetObjectItem(o, *f)->valuestring);
@@ -180,9 +180,12 @@ int ch_cmd_models(int argc, char **argv) {
   int c, json = 0;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (ch_cli_common_option(&cli, c, optarg)) continue;
-    if (c == 'j') json = 1;
-    else if (c == 'h') return fputs(models_usage, stdout), 0;
-    else return ch_cli_usage_error("models", "unknown option");
+    if (c == 'j')
+      json = 1;
+    else if (c == 'h')
+      return fputs(models_usage, stdout), 0;
+    else
+      return ch_cli_usage_error("models", "unknown option");
   }
   int nargs = argc - optind;
   if (nargs != 0 && !(nargs == 2 && strcmp(argv[optind], "show") == 0))

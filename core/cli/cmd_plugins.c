@@ -46,10 +46,12 @@ static void ch__print(const ch_plugin_entry_info *i, void *user) {
 int ch_cmd_plugins(int argc, char **argv) {
   int json = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = 1;
+    if (strcmp(argv[i], "--json") == 0)
+      json = 1;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
       return fputs(plugins_usage, stdout), 0;
-    else return ch_cli_usage_error("plugins", "unknown argument");
+    else
+      return ch_cli_usage_error("plugins", "unknown argument");
   }
   cJSON *arr = json ? cJSON_CreateArray() : NULL;
   if (!json) printf("%-8s %-10s %-8s %3s  %s\n", "KIND", "NAME", "VERSION", "ABI", "PATH");

@@ -29,24 +29,34 @@ typedef struct ch__train_args {
 
 static int ch__parse(int argc, char **argv, ch__train_args *a) {
   static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-                                        {"replace", no_argument, NULL, 'r'},
-                                        {"max-seconds", required_argument, NULL, 'm'},
-                                        {"quiet", no_argument, NULL, 'q'},
-                                        CH_CLI_COMMON_OPTIONS,
-                                        {NULL, 0, NULL, 0}};
+                                       {"replace", no_argument, NULL, 'r'},
+                                       {"max-seconds", required_argument, NULL, 'm'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       CH_CLI_COMMON_OPTIONS,
+                                       {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (ch_cli_common_option(&a->cli, c, optarg)) continue;
     switch (c) {
-    case 'n': a->name = optarg; break;
-    case 'r': a->replace = 1; break;
-    case 'q': a->quiet = 1; break;
+    case 'n':
+      a->name = optarg;
+      break;
+    case 'r':
+      a->replace = 1;
+      break;
+    case 'q':
+      a->quiet = 1;
+      break;
     case 'm':
       a->max_seconds = strtod(optarg, NULL);
-      if (a->max_seconds <= 0) return ch_cli_usage_error("train", "--max-seconds needs a number > 0");
+      if (a->max_seconds <= 0)
+        return ch_cli_usage_error("train", "--max-seconds needs a number > 0");
       break;
-    case 'h': fputs(train_usage, stdout); return -1;
-    default: return ch_cli_usage_error("train", "unknown option");
+    case 'h':
+      fputs(train_usage, stdout);
+      return -1;
+    default:
+      return ch_cli_usage_error("train", "unknown option");
     }
   }
   if (optind != argc - 1) return ch_cli_usage_error("train", "needs exactly one SCRIPT");
@@ -77,8 +87,8 @@ int ch_cmd_train(int argc, char **argv) {
     return rc;
   }
   printf("training '%s' on %s with %s (%d actions, %d workers x %d cars); storage %s, catalog %s\n",
-         cfg->model, cfg->track, cfg->reward, cfg->num_actions, cfg->workers,
-         cfg->cars_per_worker, a.cli.storage_root, a.cli.catalog);
+         cfg->model, cfg->track, cfg->reward, cfg->num_actions, cfg->workers, cfg->cars_per_worker,
+         a.cli.storage_root, a.cli.catalog);
   fflush(stdout);
   ch_train_options o = {"local", a.cli.storage_root, a.cli.catalog, a.replace, a.quiet};
   ch_train_summary sum;
@@ -87,8 +97,8 @@ int ch_cmd_train(int argc, char **argv) {
   if (rc == CH_OK)
     printf("trained '%s': %lld iterations, %lld episodes, %lld env steps in %.1f s (%s); "
            "last checkpoint: iteration %lld\n",
-           cfg->model, (long long)sum.iterations, (long long)sum.episodes,
-           (long long)sum.env_steps, sum.seconds, sum.stop_reason, (long long)sum.last.iteration);
+           cfg->model, (long long)sum.iterations, (long long)sum.episodes, (long long)sum.env_steps,
+           sum.seconds, sum.stop_reason, (long long)sum.last.iteration);
   free(cfg);
   return rc == CH_OK ? 0 : ch_cli_fail(err.message);
 }

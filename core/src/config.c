@@ -43,8 +43,7 @@ static int ch__bad(ch__reader *r, const char *prefix, const char *key, const cha
 }
 
 /* Every key of the table at idx must be a string among allowed. */
-static int ch__check_keys(ch__reader *r, int idx, const char *prefix,
-                          const char *const *allowed) {
+static int ch__check_keys(ch__reader *r, int idx, const char *prefix, const char *const *allowed) {
   lua_pushnil(r->L);
   while (lua_next(r->L, idx) != 0) {
     lua_pop(r->L, 1);
@@ -114,8 +113,10 @@ static int ch__string(ch__reader *r, int idx, const char *prefix, const char *ke
   if (t == LUA_TSTRING) {
     size_t len;
     const char *s = lua_tolstring(r->L, -1, &len);
-    if (len >= n || strlen(s) != len) rc = ch__bad(r, prefix, key, "string too long or has NUL");
-    else memcpy(out, s, len + 1);
+    if (len >= n || strlen(s) != len)
+      rc = ch__bad(r, prefix, key, "string too long or has NUL");
+    else
+      memcpy(out, s, len + 1);
   } else if (t != LUA_TNIL) {
     rc = ch__bad(r, prefix, key, "must be a string");
   }
@@ -171,16 +172,20 @@ static int ch__read_actions(ch__reader *r, int idx, ch_train_config *c) {
 static int ch__read_network(ch__reader *r, int idx, ch_train_config *c) {
   static const char *const keys[] = {"hidden", "activation", "plugin", NULL};
   int rc = ch__check_keys(r, idx, "network", keys), pushed = 0;
-  if (rc == CH_OK) rc = ch__string(r, idx, "network", "activation", c->activation, sizeof c->activation);
-  if (rc == CH_OK) rc = ch__string(r, idx, "network", "plugin", c->network_plugin, sizeof c->network_plugin);
+  if (rc == CH_OK)
+    rc = ch__string(r, idx, "network", "activation", c->activation, sizeof c->activation);
+  if (rc == CH_OK)
+    rc = ch__string(r, idx, "network", "plugin", c->network_plugin, sizeof c->network_plugin);
   if (rc == CH_OK) rc = ch__table(r, idx, "network", "hidden", &pushed);
   if (rc != CH_OK || !pushed) return rc;
   int n = (int)luaL_len(r->L, -1);
   if (n > CH_MAX_HIDDEN) rc = ch__bad(r, "network", "hidden", "at most 8 layers");
   for (int i = 0; rc == CH_OK && i < n; i++) {
     lua_rawgeti(r->L, -1, i + 1);
-    if (!lua_isinteger(r->L, -1)) rc = ch__bad(r, "network", "hidden", "must list integers");
-    else c->hidden[i] = (int)lua_tointeger(r->L, -1);
+    if (!lua_isinteger(r->L, -1))
+      rc = ch__bad(r, "network", "hidden", "must list integers");
+    else
+      c->hidden[i] = (int)lua_tointeger(r->L, -1);
     lua_pop(r->L, 1);
   }
   c->num_hidden = n;
@@ -189,9 +194,14 @@ static int ch__read_network(ch__reader *r, int idx, ch_train_config *c) {
 }
 
 static int ch__read_hp(ch__reader *r, int idx, ch_hyperparameters *hp) {
-  static const char *const keys[] = {"batch_size",   "num_epochs",      "lr",
-                                     "beta_entropy", "discount_factor", "loss_type",
-                                     "num_episodes_between_training",   NULL};
+  static const char *const keys[] = {"batch_size",
+                                     "num_epochs",
+                                     "lr",
+                                     "beta_entropy",
+                                     "discount_factor",
+                                     "loss_type",
+                                     "num_episodes_between_training",
+                                     NULL};
   const char *p = "hyperparameters";
   char loss[16] = "";
   int rc = ch__check_keys(r, idx, p, keys);
@@ -204,10 +214,12 @@ static int ch__read_hp(ch__reader *r, int idx, ch_hyperparameters *hp) {
     rc = ch__int(r, idx, p, "num_episodes_between_training", &hp->num_episodes_between_training);
   if (rc == CH_OK) rc = ch__string(r, idx, p, "loss_type", loss, sizeof loss);
   if (rc != CH_OK || !loss[0]) return rc;
-  if (strcmp(loss, "huber") == 0) hp->loss_type = CH_LOSS_HUBER;
+  if (strcmp(loss, "huber") == 0)
+    hp->loss_type = CH_LOSS_HUBER;
   else if (strcmp(loss, "mean squared error") == 0 || strcmp(loss, "mse") == 0)
     hp->loss_type = CH_LOSS_MSE;
-  else return ch__bad(r, p, "loss_type", "must be \"huber\" or \"mean squared error\"");
+  else
+    return ch__bad(r, p, "loss_type", "must be \"huber\" or \"mean squared error\"");
   return CH_OK;
 }
 
@@ -247,21 +259,27 @@ static int ch__sub(ch__reader *r, int idx, const char *key, ch__sub_fn fn, void 
   return rc;
 }
 
-static int ch__sub_actions(ch__reader *r, int i, void *c) { return ch__read_actions(r, i, c); }
-static int ch__sub_network(ch__reader *r, int i, void *c) { return ch__read_network(r, i, c); }
+static int ch__sub_actions(ch__reader *r, int i, void *c) {
+  return ch__read_actions(r, i, c);
+}
+static int ch__sub_network(ch__reader *r, int i, void *c) {
+  return ch__read_network(r, i, c);
+}
 static int ch__sub_hp(ch__reader *r, int i, void *c) {
   return ch__read_hp(r, i, &((ch_train_config *)c)->hp);
 }
 static int ch__sub_stop(ch__reader *r, int i, void *c) {
   return ch__read_stop(r, i, &((ch_train_config *)c)->stop);
 }
-static int ch__sub_plugins(ch__reader *r, int i, void *c) { return ch__read_plugins(r, i, c); }
+static int ch__sub_plugins(ch__reader *r, int i, void *c) {
+  return ch__read_plugins(r, i, c);
+}
 
 static int ch__read_top(ch__reader *r, int idx, ch_train_config *c, char *reward, size_t rn) {
   static const char *const keys[] = {
-      "model",   "track",          "reward",        "action_space", "network",
-      "hyperparameters", "stop",   "workers",       "cars_per_worker", "segment_steps",
-      "max_steps", "start_advance", "seed",         "plugins",      NULL};
+      "model",           "track",         "reward",  "action_space",    "network",
+      "hyperparameters", "stop",          "workers", "cars_per_worker", "segment_steps",
+      "max_steps",       "start_advance", "seed",    "plugins",         NULL};
   int64_t seed = (int64_t)c->seed;
   int rc = ch__check_keys(r, idx, "", keys);
   if (rc == CH_OK) rc = ch__string(r, idx, "", "model", c->model, sizeof c->model);
@@ -369,13 +387,14 @@ int ch_config_validate(const ch_train_config *c, ch_error *err) {
   CH__RANGE(strcmp(c->activation, "tanh") == 0 || strcmp(c->activation, "relu") == 0,
             "network.activation", "must be \"tanh\" or \"relu\"");
   const ch_hyperparameters *hp = &c->hp;
-  CH__RANGE(hp->batch_size >= 1 && hp->batch_size <= 65536, "hyperparameters.batch_size", "1..65536");
+  CH__RANGE(hp->batch_size >= 1 && hp->batch_size <= 65536, "hyperparameters.batch_size",
+            "1..65536");
   CH__RANGE(hp->num_epochs >= 1 && hp->num_epochs <= 100, "hyperparameters.num_epochs", "1..100");
   CH__RANGE(hp->lr > 0 && hp->lr <= 1, "hyperparameters.lr", "must be in (0, 1]");
   CH__RANGE(hp->beta_entropy >= 0 && hp->beta_entropy <= 1, "hyperparameters.beta_entropy",
             "must be in [0, 1]");
-  CH__RANGE(hp->discount_factor > 0 && hp->discount_factor <= 1,
-            "hyperparameters.discount_factor", "must be in (0, 1]");
+  CH__RANGE(hp->discount_factor > 0 && hp->discount_factor <= 1, "hyperparameters.discount_factor",
+            "must be in (0, 1]");
   CH__RANGE(hp->num_episodes_between_training >= 1 && hp->num_episodes_between_training <= 100000,
             "hyperparameters.num_episodes_between_training", "1..100000");
   CH__RANGE(c->workers >= 1 && c->workers <= 64, "workers", "1..64");

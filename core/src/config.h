@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define CH_MAX_ACTIONS 64
-#define CH_MAX_HIDDEN 8
+#define CH_MAX_HIDDEN  8
 
 typedef struct ch_action {
   double steering_angle; /* degrees, + = left, [-30, 30] */
@@ -33,14 +33,14 @@ typedef struct ch_stop_conditions {
   double max_seconds;   /* wall time; 0 = none */
   int64_t max_episodes; /* 0 = none */
   int64_t max_iterations;
-  double avg_progress;  /* stop when an iteration's mean progress reaches it; 0 = none */
-  int eval_laps;        /* stop when a greedy evaluation completes this many of 3 trials */
+  double avg_progress; /* stop when an iteration's mean progress reaches it; 0 = none */
+  int eval_laps;       /* stop when a greedy evaluation completes this many of 3 trials */
 } ch_stop_conditions;
 
 typedef struct ch_train_config {
   char script[CH_PATH_MAX]; /* the training script */
   char model[128];
-  char track[256];          /* as written in the script */
+  char track[256]; /* as written in the script */
   char track_path[CH_PATH_MAX];
   char reward[CH_PATH_MAX]; /* resolved path of the reward script */
   int num_actions;
@@ -50,10 +50,10 @@ typedef struct ch_train_config {
   char activation[16];
   ch_hyperparameters hp;
   ch_stop_conditions stop;
-  int workers;         /* rollout threads */
-  int cars_per_worker; /* cars stepped together by one env handle */
-  int segment_steps;   /* an episode is cut into segments of at most this many steps */
-  int max_steps;       /* per training episode */
+  int workers;          /* rollout threads */
+  int cars_per_worker;  /* cars stepped together by one env handle */
+  int segment_steps;    /* an episode is cut into segments of at most this many steps */
+  int max_steps;        /* per training episode */
   double start_advance; /* start line moves by this fraction of the track each episode */
   uint64_t seed;
   char env_plugin[64], network_plugin[64], buffer_plugin[64], storage_plugin[64];

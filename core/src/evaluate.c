@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ch_eval_defaults(ch_eval_options *o) { *o = (ch_eval_options){3, 5.0, 180.0}; }
+void ch_eval_defaults(ch_eval_options *o) {
+  *o = (ch_eval_options){3, 5.0, 180.0};
+}
 
 char *ch_eval_env_config(const char *track_path, const ch_eval_options *o) {
   cJSON *cfg = cJSON_CreateObject();
@@ -112,9 +114,8 @@ static void ch__actor_close(ch__actor *a) {
   ch_plugin_close(a->env_p);
 }
 
-int ch_evaluate_model(ch_session *s, const char *model, const char *track,
-                      const ch_eval_options *o, ch_eval_result *out, char *track_out,
-                      size_t track_out_len, ch_error *err) {
+int ch_evaluate_model(ch_session *s, const char *model, const char *track, const ch_eval_options *o,
+                      ch_eval_result *out, char *track_out, size_t track_out_len, ch_error *err) {
   ch_loaded_model m;
   int rc = ch_model_load(s, model, &m, err);
   if (rc != CH_OK) {

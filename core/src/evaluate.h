@@ -38,8 +38,7 @@ int ch_eval_run(ch_env *env, ch_net *net, const ch_action *actions, int num_acti
 
 /* Load a model from the session and evaluate it on track (NULL: the model's own track).
 ** Writes the track name used into track_out. Stores nothing. */
-int ch_evaluate_model(ch_session *s, const char *model, const char *track,
-                      const ch_eval_options *o, ch_eval_result *out, char *track_out,
-                      size_t track_out_len, ch_error *err);
+int ch_evaluate_model(ch_session *s, const char *model, const char *track, const ch_eval_options *o,
+                      ch_eval_result *out, char *track_out, size_t track_out_len, ch_error *err);
 
 #endif

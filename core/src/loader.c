@@ -32,11 +32,16 @@ int ch_plugin_kind_from_name(const char *name) {
 /* The smallest vtable of each kind that this core accepts: ABI 1's. */
 static size_t ch__min_vtable_size(int kind) {
   switch (kind) {
-  case CH_PLUGIN_ENV: return sizeof(ch_env_vtable);
-  case CH_PLUGIN_NETWORK: return sizeof(ch_network_vtable);
-  case CH_PLUGIN_BUFFER: return sizeof(ch_buffer_vtable);
-  case CH_PLUGIN_STORAGE: return sizeof(ch_storage_vtable);
-  default: return 0;
+  case CH_PLUGIN_ENV:
+    return sizeof(ch_env_vtable);
+  case CH_PLUGIN_NETWORK:
+    return sizeof(ch_network_vtable);
+  case CH_PLUGIN_BUFFER:
+    return sizeof(ch_buffer_vtable);
+  case CH_PLUGIN_STORAGE:
+    return sizeof(ch_storage_vtable);
+  default:
+    return 0;
   }
 }
 
@@ -107,8 +112,7 @@ static int ch__validate(const char *path, const ch_plugin_header *h, int expecte
     return ch_error_set(err, CH_EPLUGIN, "%s: plugin ABI version %u, this chicane needs %u", path,
                         h->abi_version, CH_PLUGIN_ABI_VERSION);
   size_t min = ch__min_vtable_size((int)h->kind);
-  if (min == 0)
-    return ch_error_set(err, CH_EPLUGIN, "%s: unknown plugin kind %u", path, h->kind);
+  if (min == 0) return ch_error_set(err, CH_EPLUGIN, "%s: unknown plugin kind %u", path, h->kind);
   if (expected_kind && (int)h->kind != expected_kind)
     return ch_error_set(err, CH_EPLUGIN, "%s: is a %s plugin, expected a %s plugin", path,
                         ch_plugin_kind_name((int)h->kind), ch_plugin_kind_name(expected_kind));

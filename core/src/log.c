@@ -19,7 +19,9 @@ static int ch__level_from_env(void) {
   return CH_LOG_INFO;
 }
 
-void ch_log_set_level(int level) { log_level = level; }
+void ch_log_set_level(int level) {
+  log_level = level;
+}
 
 int ch_log_threshold(void) {
   if (log_level < 0) log_level = ch__level_from_env();
@@ -28,10 +30,14 @@ int ch_log_threshold(void) {
 
 static const char *ch__level_name(int level) {
   switch (level) {
-  case CH_LOG_DEBUG: return "debug";
-  case CH_LOG_INFO: return "info";
-  case CH_LOG_WARN: return "warning";
-  default: return "error";
+  case CH_LOG_DEBUG:
+    return "debug";
+  case CH_LOG_INFO:
+    return "info";
+  case CH_LOG_WARN:
+    return "warning";
+  default:
+    return "error";
   }
 }
 
@@ -54,23 +60,39 @@ void ch_log(int level, const char *source, const char *fmt, ...) {
 
 static const ch_host_api host_api = {CH_PLUGIN_ABI_VERSION, sizeof(ch_host_api), ch__log_line};
 
-const ch_host_api *ch_host(void) { return &host_api; }
+const ch_host_api *ch_host(void) {
+  return &host_api;
+}
 
 const char *ch_strerror(int code) {
   switch (code) {
-  case CH_OK: return "success";
-  case CH_EINVAL: return "invalid argument";
-  case CH_ENOMEM: return "out of memory";
-  case CH_EIO: return "input/output error";
-  case CH_ENOTFOUND: return "not found";
-  case CH_ECORRUPT: return "corrupt data";
-  case CH_ERANGE: return "value out of range";
-  case CH_ESTATE: return "invalid state";
-  case CH_ECONN: return "connection failed";
-  case CH_ETIMEDOUT: return "timed out";
-  case CH_EPLUGIN: return "plugin error";
-  case CH_ESCRIPT: return "script error";
-  case CH_EUNSUPPORTED: return "unsupported";
-  default: return "unknown error";
+  case CH_OK:
+    return "success";
+  case CH_EINVAL:
+    return "invalid argument";
+  case CH_ENOMEM:
+    return "out of memory";
+  case CH_EIO:
+    return "input/output error";
+  case CH_ENOTFOUND:
+    return "not found";
+  case CH_ECORRUPT:
+    return "corrupt data";
+  case CH_ERANGE:
+    return "value out of range";
+  case CH_ESTATE:
+    return "invalid state";
+  case CH_ECONN:
+    return "connection failed";
+  case CH_ETIMEDOUT:
+    return "timed out";
+  case CH_EPLUGIN:
+    return "plugin error";
+  case CH_ESCRIPT:
+    return "script error";
+  case CH_EUNSUPPORTED:
+    return "unsupported";
+  default:
+    return "unknown error";
   }
 }

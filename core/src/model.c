@@ -115,8 +115,8 @@ int ch_model_create(ch_session *s, const ch_train_config *c, const cJSON *networ
   char *actions = cJSON_PrintUnformatted(cJSON_GetObjectItem(full, "action_space"));
   char *hp = cJSON_PrintUnformatted(cJSON_GetObjectItem(full, "hyperparameters"));
   char *cfg = cJSON_PrintUnformatted(full);
-  ch_model_info m = {(char *)c->model, (char *)c->track, (char *)c->reward, sha, actions, hp, cfg,
-                     s->storage_desc, "training", (int64_t)time(NULL)};
+  ch_model_info m = {(char *)c->model, (char *)c->track, (char *)c->reward,  sha, actions, hp, cfg,
+                     s->storage_desc,  "training",       (int64_t)time(NULL)};
   if (rc == CH_OK) rc = ch_catalog_put_model(s->cat, &m, err);
   cJSON_free(actions);
   cJSON_free(hp);
@@ -129,8 +129,7 @@ int ch_model_create(ch_session *s, const ch_train_config *c, const cJSON *networ
 int ch_model_save_checkpoint(ch_session *s, const char *model, const ch_checkpoint_info *info,
                              const void *blob, size_t len, ch_error *err) {
   char key[256], sha[65];
-  snprintf(key, sizeof key, "models/%s/checkpoints/%06lld.ckpt", model,
-           (long long)info->iteration);
+  snprintf(key, sizeof key, "models/%s/checkpoints/%06lld.ckpt", model, (long long)info->iteration);
   ch_sha256_hex(blob, len, sha);
   int rc = s->st->put(s->st_h, key, blob, len, err);
   if (rc != CH_OK) return rc;
@@ -158,9 +157,8 @@ static int ch__load_blob(ch_session *s, ch_loaded_model *m, const ch_checkpoint_
   char sha[65];
   ch_sha256_hex(m->blob, m->blob_len, sha);
   if (ck->sha256 && strcmp(sha, ck->sha256) != 0)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "%s in %s is corrupt: sha256 %s, the catalog recorded %s", ck->storage_key,
-                        s->storage_desc, sha, ck->sha256);
+    return ch_error_set(err, CH_ECORRUPT, "%s in %s is corrupt: sha256 %s, the catalog recorded %s",
+                        ck->storage_key, s->storage_desc, sha, ck->sha256);
   m->iteration = ck->iteration;
   return CH_OK;
 }

@@ -35,8 +35,7 @@ const char *ch_data_dir(void) {
 
 int ch_track_resolve(const char *name, char *out, size_t outlen, ch_error *err) {
   if (strchr(name, '/') || strstr(name, ".track")) {
-    if (!ch__is_file(name))
-      return ch_error_set(err, CH_ENOTFOUND, "%s: no such track file", name);
+    if (!ch__is_file(name)) return ch_error_set(err, CH_ENOTFOUND, "%s: no such track file", name);
     snprintf(out, outlen, "%s", name);
     return CH_OK;
   }
@@ -74,8 +73,9 @@ void ch_dirname(const char *path, char *out, size_t outlen) {
 int ch_read_file(const char *path, char **data, size_t *len, ch_error *err) {
   *data = NULL;
   FILE *f = fopen(path, "rb");
-  if (!f) return ch_error_set(err, errno == ENOENT ? CH_ENOTFOUND : CH_EIO, "%s: %s", path,
-                              strerror(errno));
+  if (!f)
+    return ch_error_set(err, errno == ENOENT ? CH_ENOTFOUND : CH_EIO, "%s: %s", path,
+                        strerror(errno));
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap + 1);
   for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {

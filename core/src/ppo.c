@@ -53,7 +53,7 @@ void ch_ppo_loss(const ch_ppo_params *p, int B, int A, const float *logits, cons
     int a = action[i];
     double g_logp = ch__clip_term(p, logprob[a], old_logp[i], adv[i], &st);
     for (int j = 0; j < A; j++) {
-      double g = g_logp * ((j == a) - prob[j]);        /* through logp(a) */
+      double g = g_logp * ((j == a) - prob[j]);          /* through logp(a) */
       g += p->beta_entropy * prob[j] * (logprob[j] + h); /* through -beta * H */
       dlogits[(size_t)i * A + j] = (float)(g * inv_b);
     }

@@ -4,9 +4,9 @@
 
 #include <stdint.h>
 
-#define CH_PPO_CLIP 0.2        /* DeepRacer's fixed clipping range */
+#define CH_PPO_CLIP       0.2  /* DeepRacer's fixed clipping range */
 #define CH_PPO_GAE_LAMBDA 0.95 /* DeepRacer's fixed GAE lambda */
-#define CH_PPO_ADAM_EPS 1e-5   /* DeepRacer's fixed Adam epsilon */
+#define CH_PPO_ADAM_EPS   1e-5 /* DeepRacer's fixed Adam epsilon */
 
 typedef struct ch_ppo_params {
   double clip;         /* ratio clipping range */

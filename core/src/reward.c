@@ -12,8 +12,8 @@
 struct ch_reward {
   ch_sandbox sb;
   char *path;
-  int fn_ref;     /* registry ref of reward_function */
-  int params_ref; /* registry ref of the reused params table */
+  int fn_ref;      /* registry ref of reward_function */
+  int params_ref;  /* registry ref of the reused params table */
   int closest_ref; /* registry ref of params.closest_waypoints */
 };
 
@@ -41,8 +41,13 @@ static void ch__build_params(ch_reward *r, const ch_reward_options *opt) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "waypoints");
-  static const char *const empty[] = {"closest_objects",   "objects_location", "objects_left_of_center",
-                                      "objects_distance", "objects_heading",  "objects_speed", NULL};
+  static const char *const empty[] = {"closest_objects",
+                                      "objects_location",
+                                      "objects_left_of_center",
+                                      "objects_distance",
+                                      "objects_heading",
+                                      "objects_speed",
+                                      NULL};
   for (const char *const *k = empty; *k; k++) {
     lua_newtable(L);
     lua_setfield(L, -2, *k);
@@ -54,8 +59,7 @@ static void ch__build_params(ch_reward *r, const ch_reward_options *opt) {
   r->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-int ch_reward_open(const char *path, const ch_reward_options *opt, ch_reward **out,
-                   ch_error *err) {
+int ch_reward_open(const char *path, const ch_reward_options *opt, ch_reward **out, ch_error *err) {
   *out = NULL;
   ch_reward *r = calloc(1, sizeof *r);
   if (!r || !(r->path = strdup(path))) {

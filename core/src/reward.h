@@ -12,13 +12,12 @@ typedef struct ch_reward ch_reward;
 typedef struct ch_reward_options {
   const double *waypoints; /* centre line, 2 doubles per point (params.waypoints) */
   uint32_t num_waypoints;
-  size_t memory_limit;     /* bytes; 0 = CH_SANDBOX_DEFAULT_MEMORY */
-  uint64_t budget;         /* instructions per call; 0 = CH_SANDBOX_DEFAULT_BUDGET */
+  size_t memory_limit; /* bytes; 0 = CH_SANDBOX_DEFAULT_MEMORY */
+  uint64_t budget;     /* instructions per call; 0 = CH_SANDBOX_DEFAULT_BUDGET */
 } ch_reward_options;
 
 /* Load the script at path in a fresh sandbox and check that it defines reward_function. */
-int ch_reward_open(const char *path, const ch_reward_options *opt, ch_reward **out,
-                   ch_error *err);
+int ch_reward_open(const char *path, const ch_reward_options *opt, ch_reward **out, ch_error *err);
 void ch_reward_close(ch_reward *r);
 
 /* Call reward_function with params (the table is reused between calls). A Lua error, a

@@ -69,7 +69,9 @@ static uint64_t ch__rand(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
-static double ch__uniform(uint64_t *s) { return (double)(ch__rand(s) >> 11) * 0x1.0p-53; }
+static double ch__uniform(uint64_t *s) {
+  return (double)(ch__rand(s) >> 11) * 0x1.0p-53;
+}
 
 static void ch__fail(ch_rollout *r, const ch_error *e) {
   pthread_mutex_lock(&r->mu);
@@ -115,10 +117,10 @@ static int ch__worker_buffers(ch__worker *w) {
 }
 
 static void ch__worker_free(ch__worker *w) {
-  void *bufs[] = {w->obs,      w->logits,   w->values,   w->steer,    w->speed,   w->active,
-                  w->status,   w->params,   w->seg_obs,  w->seg_rew,  w->seg_logp, w->seg_val,
-                  w->seg_act,  w->seg_len,  w->episode_id, w->ep_reward, w->boot_obs,
-                  w->boot_val, w->boot_car, w->boot_end, w->scratch};
+  void *bufs[] = {w->obs,      w->logits,   w->values,     w->steer,     w->speed,    w->active,
+                  w->status,   w->params,   w->seg_obs,    w->seg_rew,   w->seg_logp, w->seg_val,
+                  w->seg_act,  w->seg_len,  w->episode_id, w->ep_reward, w->boot_obs, w->boot_val,
+                  w->boot_car, w->boot_end, w->scratch};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   for (int k = 0; w->reward && k < w->K; k++) ch_reward_close(w->reward[k]);
   free(w->reward);
@@ -148,8 +150,8 @@ static int ch__start_car(ch__worker *w, int k, ch_error *err) {
   ch_rollout *r = w->r;
   long long idx = atomic_fetch_add(&r->start_counter, 1);
   double frac = fmod((double)idx * r->cfg->start_advance, 1.0);
-  int rc = w->env.vt->reset(w->env.h, (uint32_t)k, frac, w->obs + (size_t)k * w->O,
-                            &w->params[k], err);
+  int rc =
+      w->env.vt->reset(w->env.h, (uint32_t)k, frac, w->obs + (size_t)k * w->O, &w->params[k], err);
   w->active[k] = 1;
   w->seg_len[k] = 0;
   w->ep_reward[k] = 0;
@@ -161,10 +163,14 @@ static int ch__start_car(ch__worker *w, int k, ch_error *err) {
 static int ch__push(ch__worker *w, int k, uint32_t flags, float bootstrap, ch_error *err) {
   size_t T = (size_t)w->T, O = (size_t)w->O, base = (size_t)k * T;
   const ch_env_params *p = &w->params[k];
-  ch_segment seg = {w->r->version, w->episode_id[k], (uint32_t)w->id, (uint32_t)w->seg_len[k],
-                    (uint32_t)O, flags, bootstrap, p->episode_status, p->steps,
-                    (float)w->ep_reward[k], (float)p->progress, w->seg_obs + base * O,
-                    w->seg_act + base, w->seg_rew + base, w->seg_logp + base, w->seg_val + base};
+  ch_segment seg = {w->r->version,      w->episode_id[k],
+                    (uint32_t)w->id,    (uint32_t)w->seg_len[k],
+                    (uint32_t)O,        flags,
+                    bootstrap,          p->episode_status,
+                    p->steps,           (float)w->ep_reward[k],
+                    (float)p->progress, w->seg_obs + base * O,
+                    w->seg_act + base,  w->seg_rew + base,
+                    w->seg_logp + base, w->seg_val + base};
   size_t len = ch_segment_encoded_size(&seg);
   ch_segment_encode(&seg, w->scratch);
   w->seg_len[k] = 0;
@@ -306,7 +312,8 @@ int ch_rollout_start(const ch_rollout_setup *s, ch_rollout **out, ch_error *err)
   for (int i = 0; rc == CH_OK && i < r->nworkers; i++) {
     if (pthread_create(&r->workers[i].thread, NULL, ch__worker_main, &r->workers[i]) != 0)
       rc = ch_error_set(err, CH_ENOMEM, "cannot start worker thread %d", i);
-    else r->workers[i].started_thread = 1;
+    else
+      r->workers[i].started_thread = 1;
   }
   if (rc != CH_OK) {
     ch_rollout_stop(r);

@@ -70,8 +70,8 @@ static int ch__open_storage(const char *storage, const char *root, ch_session *s
   return rc;
 }
 
-int ch_session_open(const char *storage, const char *root, const char *catalog_path,
-                    ch_session *s, ch_error *err) {
+int ch_session_open(const char *storage, const char *root, const char *catalog_path, ch_session *s,
+                    ch_error *err) {
   memset(s, 0, sizeof *s);
   snprintf(s->catalog_path, sizeof s->catalog_path, "%s", catalog_path);
   int rc = ch__open_storage(storage, root, s, err);

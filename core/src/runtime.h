@@ -45,8 +45,8 @@ int ch_buffer_open(const char *name, const char *config_json, ch_buffer *out, ch
 void ch_buffer_close(ch_buffer *b);
 
 /* Open the storage plugin `storage` ("local") on root and the catalog file. */
-int ch_session_open(const char *storage, const char *root, const char *catalog_path,
-                    ch_session *s, ch_error *err);
+int ch_session_open(const char *storage, const char *root, const char *catalog_path, ch_session *s,
+                    ch_error *err);
 void ch_session_close(ch_session *s);
 
 #endif

@@ -9,7 +9,9 @@
 
 #define CH__HOOK_EVERY 1000 /* instructions between budget checks */
 
-static ch_sandbox *ch__sb(lua_State *L) { return *(ch_sandbox **)lua_getextraspace(L); }
+static ch_sandbox *ch__sb(lua_State *L) {
+  return *(ch_sandbox **)lua_getextraspace(L);
+}
 
 static void *ch__alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   ch_sandbox *sb = ud;
@@ -89,7 +91,7 @@ static int ch__load(lua_State *L) {
 }
 
 static void ch__open_libs(lua_State *L) {
-  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},      {LUA_TABLIBNAME, luaopen_table},
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},        {LUA_TABLIBNAME, luaopen_table},
                                   {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
                                   {LUA_UTF8LIBNAME, luaopen_utf8},  {NULL, NULL}};
   for (const luaL_Reg *l = libs; l->func; l++) {

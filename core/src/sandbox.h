@@ -11,7 +11,7 @@ typedef struct ch_sandbox {
   size_t mem_used, mem_limit; /* bytes */
   uint64_t budget;            /* instructions allowed per ch_sandbox_call */
   uint64_t used;              /* instructions used by the current call (granularity 1000) */
-  int tripped;                /* budget or memory cap hit: no pcall inside the script may catch it */
+  int tripped; /* budget or memory cap hit: no pcall inside the script may catch it */
   char trip_message[160];
 } ch_sandbox;
 

@@ -39,10 +39,10 @@ static unsigned char *ch__put(unsigned char *p, const void *src, size_t n) {
 }
 
 void ch_segment_encode(const ch_segment *seg, void *out) {
-  ch__segment_header h = {CH_SEGMENT_MAGIC,       CH_SEGMENT_FORMAT,    (uint16_t)seg->flags,
-                          seg->worker_id,         seg->num_steps,       seg->obs_size,
-                          seg->episode_status,    seg->policy_version,  seg->episode_id,
-                          seg->bootstrap_value,   seg->episode_reward,  seg->episode_progress,
+  ch__segment_header h = {CH_SEGMENT_MAGIC,     CH_SEGMENT_FORMAT,   (uint16_t)seg->flags,
+                          seg->worker_id,       seg->num_steps,      seg->obs_size,
+                          seg->episode_status,  seg->policy_version, seg->episode_id,
+                          seg->bootstrap_value, seg->episode_reward, seg->episode_progress,
                           seg->episode_steps};
   size_t t = seg->num_steps;
   unsigned char *p = ch__put(out, &h, sizeof h);
@@ -76,10 +76,22 @@ int ch_segment_decode(const void *data, size_t len, ch_segment *seg, ch_error *e
                         h.worker_id, (unsigned long long)h.episode_id);
   const float *f = (const float *)((const unsigned char *)data + sizeof h);
   size_t t = h.num_steps;
-  *seg = (ch_segment){h.policy_version, h.episode_id, h.worker_id,       h.num_steps,
-                      h.obs_size,       h.flags,      h.bootstrap_value, h.episode_status,
-                      h.episode_steps,  h.episode_reward, h.episode_progress, NULL, NULL, NULL,
-                      NULL, NULL};
+  *seg = (ch_segment){h.policy_version,
+                      h.episode_id,
+                      h.worker_id,
+                      h.num_steps,
+                      h.obs_size,
+                      h.flags,
+                      h.bootstrap_value,
+                      h.episode_status,
+                      h.episode_steps,
+                      h.episode_reward,
+                      h.episode_progress,
+                      NULL,
+                      NULL,
+                      NULL,
+                      NULL,
+                      NULL};
   seg->obs = f;
   seg->action = (const int32_t *)(f + t * h.obs_size);
   seg->reward = f + t * h.obs_size + t;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CH_SEGMENT_MAGIC 0x47455343u /* "CSEG" little-endian */
+#define CH_SEGMENT_MAGIC  0x47455343u /* "CSEG" little-endian */
 #define CH_SEGMENT_FORMAT 1
 
 enum {

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define CH__MAX_GRAD_NORM 0.5f
-#define CH__VALUE_COEF 0.5
+#define CH__VALUE_COEF    0.5
 
 /* Training samples of one iteration, with advantages and returns already computed. */
 typedef struct ch__batch {
@@ -133,9 +133,8 @@ static int ch__alloc_minibatch(ch__trainer *t) {
   t->mb_act = malloc(sizeof(int32_t) * B);
   t->scaled_reward = malloc(sizeof(float) * (size_t)t->cfg->segment_steps);
   t->params = malloc(sizeof(float) * t->net.spec.param_count);
-  return t->mb_obs && t->mb_logits && t->mb_dlogits && t->mb_value && t->mb_dvalue &&
-                 t->mb_logp && t->mb_adv && t->mb_ret && t->mb_act && t->scaled_reward &&
-                 t->params
+  return t->mb_obs && t->mb_logits && t->mb_dlogits && t->mb_value && t->mb_dvalue && t->mb_logp &&
+                 t->mb_adv && t->mb_ret && t->mb_act && t->scaled_reward && t->params
              ? CH_OK
              : CH_ENOMEM;
 }
@@ -157,8 +156,8 @@ static int ch__start_rollout(ch__trainer *t, const cJSON *netcfg, ch_error *err)
   char *env_json = ch__env_json(t->cfg, t->cfg->cars_per_worker);
   char *net_json = cJSON_PrintUnformatted(netcfg);
   int rc = ch_buffer_open(t->cfg->buffer_plugin, "{}", &t->buffer, err);
-  ch_rollout_setup s = {t->cfg,  t->env_p,      t->net_p, env_json, net_json, &t->buffer,
-                        t->waypoints, t->eval_env.spec.num_waypoints};
+  ch_rollout_setup s = {t->cfg,   t->env_p,   t->net_p,     env_json,
+                        net_json, &t->buffer, t->waypoints, t->eval_env.spec.num_waypoints};
   if (rc == CH_OK) rc = ch_rollout_start(&s, &t->rollout, err);
   free(env_json);
   cJSON_free(net_json);
@@ -189,9 +188,9 @@ static void ch__teardown(ch__trainer *t) {
   ch_plugin_close(t->env_p);
   ch_session_close(&t->session);
   ch__batch_free(&t->batch);
-  void *bufs[] = {t->waypoints, t->params,   t->mb_obs,  t->mb_logits, t->mb_value,
-                  t->mb_dlogits, t->mb_dvalue, t->mb_logp, t->mb_adv,   t->mb_ret,
-                  t->mb_act,    t->perm,     t->scaled_reward};
+  void *bufs[] = {t->waypoints,  t->params,    t->mb_obs,       t->mb_logits, t->mb_value,
+                  t->mb_dlogits, t->mb_dvalue, t->mb_logp,      t->mb_adv,    t->mb_ret,
+                  t->mb_act,     t->perm,      t->scaled_reward};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
 }
 
@@ -230,8 +229,8 @@ static int ch__take_record(ch__trainer *t, uint64_t version, ch_iteration_stats 
   int rc = ch_segment_decode(rec.data, rec.len, &s, &e);
   if (rc != CH_OK) {
     st->corrupt_segments++;
-    ch_log(CH_LOG_WARN, "trainer", "buffer record %llu rejected: %s",
-           (unsigned long long)rec.id, e.message);
+    ch_log(CH_LOG_WARN, "trainer", "buffer record %llu rejected: %s", (unsigned long long)rec.id,
+           e.message);
   } else if (s.policy_version != version) {
     st->stale_segments++; /* on-policy PPO learns only from the current policy's experience */
   } else if ((rc = ch__add_segment(t, &s)) != CH_OK) {
@@ -296,8 +295,7 @@ static void ch__gather(ch__trainer *t, const int *idx, int m) {
   }
 }
 
-static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *sum,
-                         ch_error *err) {
+static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *sum, ch_error *err) {
   const ch_train_config *c = t->cfg;
   ch_ppo_params pp = {CH_PPO_CLIP, c->hp.beta_entropy, CH__VALUE_COEF, c->hp.loss_type};
   ch_optimizer_config oc = {(float)c->hp.lr, 0.9f, 0.999f, (float)CH_PPO_ADAM_EPS,
@@ -381,8 +379,15 @@ static int ch__checkpoint(ch__trainer *t, const ch_iteration_stats *st, ch_error
   int rc = t->net.vt->save(t->net.h, &blob, &len, err);
   if (rc != CH_OK) return rc;
   char *metrics = ch__metrics_json(st, t->return_scale);
-  ch_checkpoint_info ck = {NULL,        st->iteration, st->total_episodes, st->total_steps,
-                           st->elapsed_seconds, metrics, NULL, NULL, 0};
+  ch_checkpoint_info ck = {NULL,
+                           st->iteration,
+                           st->total_episodes,
+                           st->total_steps,
+                           st->elapsed_seconds,
+                           metrics,
+                           NULL,
+                           NULL,
+                           0};
   rc = ch_model_save_checkpoint(&t->session, t->cfg->model, &ck, blob, len, err);
   cJSON_free(metrics);
   t->net.vt->free_blob(t->net.h, blob);
@@ -440,8 +445,8 @@ static int ch__iteration(ch__trainer *t, ch_iteration_stats *st, ch_error *err) 
   /* hand the workers the new policy first, so they drive while we checkpoint */
   t->net.vt->get_params(t->net.h, t->params, t->net.spec.param_count);
   t->t_published = ch__now();
-  ch_rollout_publish(t->rollout, (uint64_t)st->iteration + 1, t->params, t->net.spec.param_count,
-                     0, t->cfg->hp.num_episodes_between_training);
+  ch_rollout_publish(t->rollout, (uint64_t)st->iteration + 1, t->params, t->net.spec.param_count, 0,
+                     t->cfg->hp.num_episodes_between_training);
   rc = ch__maybe_evaluate(t, st, err);
   if (rc == CH_OK) rc = ch__checkpoint(t, st, err);
   return rc;

@@ -11,8 +11,8 @@ typedef struct ch_train_options {
   const char *storage;      /* storage plugin name ("local") */
   const char *storage_root; /* its root */
   const char *catalog_path;
-  int replace;              /* start an existing model over */
-  int quiet;                /* no progress lines */
+  int replace; /* start an existing model over */
+  int quiet;   /* no progress lines */
 } ch_train_options;
 
 /* What one iteration did; passed to the progress printer and stored as checkpoint metrics. */
@@ -20,7 +20,7 @@ typedef struct ch_iteration_stats {
   int64_t iteration;
   int episodes;
   int64_t total_episodes;
-  int64_t steps;       /* env steps in this iteration */
+  int64_t steps; /* env steps in this iteration */
   int64_t total_steps;
   double mean_reward, mean_progress, completion_rate;
   double rollout_seconds, update_seconds, elapsed_seconds;

@@ -33,13 +33,14 @@ static int setup(void **state) {
   snprintf(path, sizeof path, "%s/quick.lua", home);
   FILE *f = fopen(path, "w");
   assert_non_null(f);
-  fprintf(f, "return {\n"
-             "  model = 'quick', track = 'bayside', reward = '%s/rewards/follow_center_line.lua',\n"
-             "  action_space = action_grid({-30, 0, 30}, {1.0}),\n"
-             "  hyperparameters = { num_episodes_between_training = 4, num_epochs = 1 },\n"
-             "  stop = { max_iterations = 2 },\n"
-             "  workers = 1, cars_per_worker = 4, max_steps = 200,\n"
-             "}\n",
+  fprintf(f,
+          "return {\n"
+          "  model = 'quick', track = 'bayside', reward = '%s/rewards/follow_center_line.lua',\n"
+          "  action_space = action_grid({-30, 0, 30}, {1.0}),\n"
+          "  hyperparameters = { num_episodes_between_training = 4, num_epochs = 1 },\n"
+          "  stop = { max_iterations = 2 },\n"
+          "  workers = 1, cars_per_worker = 4, max_steps = 200,\n"
+          "}\n",
           CHICANE_SOURCE_DIR);
   fclose(f);
   return 0;
@@ -51,8 +52,8 @@ static void test_plugins_json_lists_the_four_kinds(void **state) {
   assert_int_equal(run("plugins --json", out, sizeof out, 0), 0);
   cJSON *arr = cJSON_Parse(out);
   assert_non_null(arr);
-  const char *want[][2] = {{"env", "sim2d"}, {"network", "mlp"}, {"buffer", "memory"},
-                           {"storage", "local"}};
+  const char *want[][2] = {
+      {"env", "sim2d"}, {"network", "mlp"}, {"buffer", "memory"}, {"storage", "local"}};
   for (int w = 0; w < 4; w++) {
     int found = 0;
     const cJSON *p;
@@ -104,9 +105,8 @@ static void test_train_then_evaluate_json(void **state) {
   assert_int_equal(run("models show quick", out, sizeof out, 0), 0);
   assert_non_null(strstr(out, "follow_center_line.lua"));
   assert_non_null(strstr(out, "evaluation"));
-  assert_int_equal(run("evaluate quick --require-laps 3 --trials 1 --max-seconds 1", out,
-                       sizeof out, 0),
-                   3);
+  assert_int_equal(
+      run("evaluate quick --require-laps 3 --trials 1 --max-seconds 1", out, sizeof out, 0), 3);
 }
 
 static void test_errors_are_named(void **state) {

@@ -23,8 +23,7 @@ static void write_file(const char *path, const char *text) {
 }
 
 /* A short training script in the temp home, with the given reward file name. */
-static void write_script(const char *name, const char *model, const char *reward,
-                         int iterations) {
+static void write_script(const char *name, const char *model, const char *reward, int iterations) {
   char path[512], text[2048];
   snprintf(path, sizeof path, "%s/%s", home, name);
   snprintf(text, sizeof text,

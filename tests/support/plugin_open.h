@@ -12,8 +12,7 @@ static void test__host_log(int level, const char *source, const char *message) {
   if (level >= CH_LOG_WARN) fprintf(stderr, "[%s] %s\n", source, message);
 }
 
-static const ch_host_api test_host = {CH_PLUGIN_ABI_VERSION, sizeof(ch_host_api),
-                                      test__host_log};
+static const ch_host_api test_host = {CH_PLUGIN_ABI_VERSION, sizeof(ch_host_api), test__host_log};
 
 /* Open CHICANE_PLUGIN_BUILD_DIR/<file> (e.g. "env_sim2d.so") and return its vtable, or abort
 ** with the dlerror text. The handle is left open for the test's lifetime on purpose. */

@@ -1,4 +1,5 @@
-/* plugin.h -- the one ABI between the chicane core and its plugins (env, network, buffer, storage). */
+/* plugin.h -- the one ABI between the chicane core and its plugins (env, network, buffer, storage).
+ */
 #ifndef CHICANE_PLUGIN_H
 #define CHICANE_PLUGIN_H
 
@@ -31,7 +32,7 @@ extern "C" {
 #endif
 
 #define CH_PLUGIN_ABI_VERSION 1
-#define CH_PLUGIN_ENTRY_NAME "chicane_plugin_entry"
+#define CH_PLUGIN_ENTRY_NAME  "chicane_plugin_entry"
 
 #if defined(__GNUC__)
 #define CH_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -42,17 +43,17 @@ extern "C" {
 /* Status codes: 0 or negative. */
 typedef enum ch_status {
   CH_OK = 0,
-  CH_EINVAL = -1,      /* bad argument or configuration */
-  CH_ENOMEM = -2,      /* out of memory */
-  CH_EIO = -3,         /* file or network I/O failed */
-  CH_ENOTFOUND = -4,   /* no such key, file or object */
-  CH_ECORRUPT = -5,    /* data failed validation (checksum, magic, sizes) */
-  CH_ERANGE = -6,      /* a value outside its allowed range */
-  CH_ESTATE = -7,      /* call not valid in the handle's current state */
-  CH_ECONN = -8,       /* a server could not be reached */
-  CH_ETIMEDOUT = -9,   /* a wait ran out */
-  CH_EPLUGIN = -10,    /* a plugin could not be loaded or is malformed */
-  CH_ESCRIPT = -11,    /* a Lua script failed */
+  CH_EINVAL = -1,       /* bad argument or configuration */
+  CH_ENOMEM = -2,       /* out of memory */
+  CH_EIO = -3,          /* file or network I/O failed */
+  CH_ENOTFOUND = -4,    /* no such key, file or object */
+  CH_ECORRUPT = -5,     /* data failed validation (checksum, magic, sizes) */
+  CH_ERANGE = -6,       /* a value outside its allowed range */
+  CH_ESTATE = -7,       /* call not valid in the handle's current state */
+  CH_ECONN = -8,        /* a server could not be reached */
+  CH_ETIMEDOUT = -9,    /* a wait ran out */
+  CH_EPLUGIN = -10,     /* a plugin could not be loaded or is malformed */
+  CH_ESCRIPT = -11,     /* a Lua script failed */
   CH_EUNSUPPORTED = -12 /* the plugin does not offer this optional member */
 } ch_status;
 
@@ -71,7 +72,12 @@ typedef enum ch_plugin_kind {
   CH_PLUGIN_STORAGE = 4
 } ch_plugin_kind;
 
-typedef enum ch_log_level { CH_LOG_DEBUG = 0, CH_LOG_INFO = 1, CH_LOG_WARN = 2, CH_LOG_ERROR = 3 } ch_log_level;
+typedef enum ch_log_level {
+  CH_LOG_DEBUG = 0,
+  CH_LOG_INFO = 1,
+  CH_LOG_WARN = 2,
+  CH_LOG_ERROR = 3
+} ch_log_level;
 
 /* Services of the host, passed to the entry point. Valid for the life of the process. */
 typedef struct ch_host_api {
@@ -134,14 +140,14 @@ typedef struct ch_env_params {
   double steering_angle;       /* commanded, degrees, + = left */
   double track_width;          /* at the car's position */
   double track_length;
-  int32_t steps;               /* from 1 */
+  int32_t steps; /* from 1 */
   int32_t closest_waypoints[2];
   int32_t all_wheels_on_track;
   int32_t is_left_of_center;
   int32_t is_offtrack;
   int32_t is_crashed;
-  int32_t is_reversed;       /* driving the track in the reverse direction (episode option) */
-  int32_t episode_status;    /* ch_episode_status */
+  int32_t is_reversed;    /* driving the track in the reverse direction (episode option) */
+  int32_t episode_status; /* ch_episode_status */
 } ch_env_params;
 
 typedef struct ch_env_vtable {
@@ -235,7 +241,7 @@ typedef struct ch_network_vtable {
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct ch_record {
-  const void *data;        /* the bytes as pushed */
+  const void *data; /* the bytes as pushed */
   size_t len;
   uint64_t policy_version; /* tag given at push */
   uint64_t id;             /* buffer-assigned, increasing per buffer */
