@@ -1,0 +1,644 @@
+/* mlp.c -- network plugin "mlp": a policy/value multilayer perceptron for PPO on OpenBLAS. */
+
+/*
+** USAGE
+**
+**   Network plugin "mlp" (network_mlp.so). Config is a JSON object; unknown keys are an error.
+**
+**   key          type           default   meaning
+**   input_size   int            required  floats per sample in, 1..1048576
+**   num_actions  int            required  policy logits per sample (= policy_size), 1..65536
+**   hidden       array of int   [64, 64]  widths of the hidden layers: 0..8 layers, each
+**                                         1..4096; [] makes both heads linear in the input
+**   activation   string         "tanh"    "tanh" or "relu", applied after every hidden layer
+**   shared       bool           false     false: two trunks of hidden layers, one feeding the
+**                                         policy head and one the value head (CleanRL, SB3);
+**                                         true: one trunk feeding both heads
+**   seed         int            1         seed of the initial weights, |seed| <= 2^53
+**
+**   Layers: a hidden layer computes act(x W^T + b); the heads are linear: the policy head
+**   gives num_actions logits, the value head one float. tanh is a rational approximation
+**   within 3e-7 of the true function (Eigen's), its derivative taken as 1 - y^2.
+**
+**   Initialisation: orthogonal, as torch.nn.init.orthogonal_ (QR of a Gaussian matrix, signs
+**   fixed so that R has a positive diagonal), gain sqrt(2) for hidden layers, 0.01 for the
+**   policy head, 1 for the value head; biases 0. The Gaussian numbers come from splitmix64 and
+**   Box-Muller seeded with `seed`, one stream over the layers in parameter order, so a seed
+**   gives the same weights in every process.
+**
+**   Parameter order (get_params, set_params, get_grads and the blob): layer after layer, each
+**   as its weights W (out x in, row-major, like torch.nn.Linear.weight) then its biases b:
+**     shared false: policy trunk layers, policy head, value trunk layers, value head
+**     shared true:  trunk layers, policy head, value head
+**   e.g. input 5, hidden [7, 6], 4 actions, separate: W 7x5, b 7; W 6x7, b 6; policy head
+**   W 4x6, b 4; the same trunk again; value head W 1x6, b 1: 2 * (42 + 48) + 28 + 7 = 215.
+**
+**   forward: batch >= 1; the work buffers grow to the largest batch seen and are then reused.
+**   A NULL policy or value skips that head and, with separate trunks, its trunk.
+**   backward: accepts gradients only for heads whose input the most recent forward computed,
+**   and only while the parameters are those that forward used: set_params, load and
+**   optimizer_step forget the forward (CH_ESTATE until the next one).
+**
+**   optimizer_step: Adam with bias correction, as torch.optim.Adam without weight decay. When
+**   max_grad_norm > 0, the gradients enter the step scaled by min(1, max_grad_norm / (norm +
+**   1e-6)) where norm is their global L2 norm (torch.nn.utils.clip_grad_norm_); the
+**   accumulator keeps the unscaled sums. A non-finite norm is refused with CH_ERANGE and
+**   nothing changes.
+**
+**   Blob (save/load), little-endian: "CHMLP001", u32 format version (1), u32 input_size,
+**   u32 num_actions, u32 activation (0 tanh, 1 relu), u32 shared (0/1), u32 number of hidden
+**   layers, u32 width of each, u64 param count, f32 params, u64 Adam step count, f32 Adam m,
+**   f32 Adam v (param count each), u32 zlib CRC-32 of every byte before it. The gradient
+**   accumulator is not saved; load leaves it as it is.
+*/
+
+#include "mlp.h"
+
+#include <cJSON.h>
+#include <cblas.h>
+#include <chicane/plugin_util.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- architecture ------------------------------------------------------------------------- */
+
+static uint64_t layer_params(uint32_t in, uint32_t out) {
+  return (uint64_t)in * out + out;
+}
+
+/* A trunk of the configured hidden layers on top of input_size; returns its top width. */
+static uint32_t trunk_params(const ch_mlp_arch *a, uint64_t *count) {
+  uint32_t in = a->input_size;
+  for (uint32_t i = 0; i < a->num_hidden; i++) {
+    *count += layer_params(in, a->hidden[i]);
+    in = a->hidden[i];
+  }
+  return in;
+}
+
+uint64_t ch__mlp_param_count(const ch_mlp_arch *a) {
+  uint64_t count = 0;
+  uint32_t top = trunk_params(a, &count);
+  if (!a->shared) trunk_params(a, &count);
+  return count + layer_params(top, a->num_actions) + layer_params(top, 1);
+}
+
+void ch__mlp_arch_describe(const ch_mlp_arch *a, char *buf, size_t size) {
+  char hidden[CH_MLP_MAX_HIDDEN * 12 + 3];
+  size_t at = 0;
+  hidden[at++] = '[';
+  for (uint32_t i = 0; i < a->num_hidden && i < CH_MLP_MAX_HIDDEN; i++)
+    at += (size_t)snprintf(hidden + at, sizeof hidden - at, "%s%u", i ? "," : "", a->hidden[i]);
+  snprintf(hidden + at, sizeof hidden - at, "]");
+  snprintf(buf, size, "input %u, %u actions, hidden %s, %s, %s", a->input_size, a->num_actions,
+           hidden, a->activation == CH_MLP_RELU ? "relu" : "tanh",
+           a->shared ? "shared trunk" : "separate trunks");
+}
+
+static uint32_t add_layer(ch_mlp *n, uint32_t in, uint32_t out, double gain) {
+  ch_mlp_layer *L = &n->layer[n->num_layers];
+  L->in = in;
+  L->out = out;
+  L->w = n->num_params;
+  L->b = L->w + (uint64_t)in * out;
+  L->gain = gain;
+  n->num_params = L->b + out;
+  return n->num_layers++;
+}
+
+static ch_mlp_trunk add_trunk(ch_mlp *n) {
+  ch_mlp_trunk t = {n->num_layers, n->arch.num_hidden};
+  uint32_t in = n->arch.input_size;
+  for (uint32_t i = 0; i < n->arch.num_hidden; i++) {
+    add_layer(n, in, n->arch.hidden[i], sqrt(2.0));
+    in = n->arch.hidden[i];
+  }
+  return t;
+}
+
+static uint32_t trunk_width(const ch_mlp *n, const ch_mlp_trunk *t) {
+  return t->count ? n->layer[t->first + t->count - 1].out : n->arch.input_size;
+}
+
+/* Lay the layers out in the documented parameter order. */
+static void layout(ch_mlp *n) {
+  n->trunk[CH_MLP_POLICY] = add_trunk(n);
+  uint32_t top = trunk_width(n, &n->trunk[CH_MLP_POLICY]);
+  n->head[CH_MLP_POLICY] = add_layer(n, top, n->arch.num_actions, 0.01);
+  n->trunk[CH_MLP_VALUE] = n->arch.shared ? n->trunk[CH_MLP_POLICY] : add_trunk(n);
+  n->head[CH_MLP_VALUE] = add_layer(n, top, 1, 1.0);
+  n->work_row = n->arch.input_size;
+  for (uint32_t i = 0; i < n->num_layers; i++) {
+    if (i == n->head[CH_MLP_POLICY] || i == n->head[CH_MLP_VALUE]) continue;
+    n->work_row += n->layer[i].out;
+    if (n->layer[i].out > n->max_width) n->max_width = n->layer[i].out;
+  }
+  n->work_row += 2 * (size_t)n->max_width;
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+static const char *const config_keys[] = {"input_size", "num_actions", "hidden",
+                                          "activation", "shared",      "seed"};
+enum { KEY_INPUT, KEY_ACTIONS, KEY_HIDDEN, KEY_ACTIVATION, KEY_SHARED, KEY_SEED, KEY_COUNT };
+
+static const char *json_kind(const cJSON *item) {
+  if (cJSON_IsNumber(item)) return "a number";
+  if (cJSON_IsString(item)) return "a string";
+  if (cJSON_IsBool(item)) return "a boolean";
+  if (cJSON_IsArray(item)) return "an array";
+  if (cJSON_IsObject(item)) return "an object";
+  return "null";
+}
+
+static int is_integer_in(const cJSON *item, double lo, double hi) {
+  if (!cJSON_IsNumber(item)) return 0;
+  double v = item->valuedouble;
+  return v >= lo && v <= hi && v == floor(v);
+}
+
+/* The integer value of item, which must lie in lo..hi; what names the key for the message. */
+static int config_int(const cJSON *item, const char *what, double lo, double hi, double *out,
+                      ch_error *err) {
+  if (is_integer_in(item, lo, hi)) {
+    *out = item->valuedouble;
+    return CH_OK;
+  }
+  if (cJSON_IsNumber(item))
+    return ch_error_set(err, CH_EINVAL,
+                        "mlp config key %s: expected an integer in %.0f..%.0f, got %g", what, lo,
+                        hi, item->valuedouble);
+  return ch_error_set(err, CH_EINVAL,
+                      "mlp config key %s: expected an integer in %.0f..%.0f, got %s", what, lo, hi,
+                      json_kind(item));
+}
+
+static int config_hidden(const cJSON *item, ch_mlp_arch *a, ch_error *err) {
+  if (!cJSON_IsArray(item))
+    return ch_error_set(err, CH_EINVAL,
+                        "mlp config key 'hidden': expected an array of layer widths, got %s",
+                        json_kind(item));
+  int count = cJSON_GetArraySize(item);
+  if (count > CH_MLP_MAX_HIDDEN)
+    return ch_error_set(err, CH_EINVAL, "mlp config key 'hidden': at most %d layers, got %d",
+                        CH_MLP_MAX_HIDDEN, count);
+  a->num_hidden = 0;
+  for (const cJSON *w = item->child; w; w = w->next) {
+    char what[48];
+    double v;
+    snprintf(what, sizeof what, "'hidden' (element %u)", a->num_hidden);
+    int rc = config_int(w, what, 1, CH_MLP_MAX_WIDTH, &v, err);
+    if (rc) return rc;
+    a->hidden[a->num_hidden++] = (uint32_t)v;
+  }
+  return CH_OK;
+}
+
+static int config_activation(const cJSON *item, ch_mlp_arch *a, ch_error *err) {
+  const char *s = cJSON_GetStringValue(item);
+  if (s && !strcmp(s, "tanh"))
+    a->activation = CH_MLP_TANH;
+  else if (s && !strcmp(s, "relu"))
+    a->activation = CH_MLP_RELU;
+  else if (s)
+    return ch_error_set(err, CH_EINVAL,
+                        "mlp config key 'activation': expected \"tanh\" or \"relu\", got \"%s\"",
+                        s);
+  else
+    return ch_error_set(err, CH_EINVAL,
+                        "mlp config key 'activation': expected \"tanh\" or \"relu\", got %s",
+                        json_kind(item));
+  return CH_OK;
+}
+
+static int config_key(int key, const cJSON *item, ch_mlp_arch *a, uint64_t *seed, ch_error *err) {
+  double v = 0;
+  int rc = CH_OK;
+  switch (key) {
+  case KEY_INPUT:
+    rc = config_int(item, "'input_size'", 1, CH_MLP_MAX_INPUT, &v, err);
+    a->input_size = (uint32_t)v;
+    return rc;
+  case KEY_ACTIONS:
+    rc = config_int(item, "'num_actions'", 1, CH_MLP_MAX_ACTIONS, &v, err);
+    a->num_actions = (uint32_t)v;
+    return rc;
+  case KEY_HIDDEN:
+    return config_hidden(item, a, err);
+  case KEY_ACTIVATION:
+    return config_activation(item, a, err);
+  case KEY_SHARED:
+    if (!cJSON_IsBool(item))
+      return ch_error_set(err, CH_EINVAL, "mlp config key 'shared': expected true or false, got %s",
+                          json_kind(item));
+    a->shared = cJSON_IsTrue(item) ? 1 : 0;
+    return CH_OK;
+  default:
+    rc = config_int(item, "'seed'", -9007199254740992.0, 9007199254740992.0, &v, err);
+    *seed = (uint64_t)(int64_t)v;
+    return rc;
+  }
+}
+
+static int config_walk(const cJSON *root, ch_mlp_arch *a, uint64_t *seed, ch_error *err) {
+  int seen[KEY_COUNT] = {0};
+  for (const cJSON *it = root->child; it; it = it->next) {
+    int key = 0;
+    while (key < KEY_COUNT && strcmp(it->string, config_keys[key])) key++;
+    if (key == KEY_COUNT)
+      return ch_error_set(err, CH_EINVAL,
+                          "mlp config: unknown key '%s' (known: input_size, num_actions, hidden, "
+                          "activation, shared, seed)",
+                          it->string);
+    if (seen[key]++)
+      return ch_error_set(err, CH_EINVAL, "mlp config: key '%s' given twice", it->string);
+    int rc = config_key(key, it, a, seed, err);
+    if (rc) return rc;
+  }
+  if (!seen[KEY_INPUT])
+    return ch_error_set(err, CH_EINVAL, "mlp config: missing required key 'input_size'");
+  if (!seen[KEY_ACTIONS])
+    return ch_error_set(err, CH_EINVAL, "mlp config: missing required key 'num_actions'");
+  return CH_OK;
+}
+
+static int parse_config(const char *json, ch_mlp_arch *a, uint64_t *seed, ch_error *err) {
+  memset(a, 0, sizeof *a);
+  a->num_hidden = 2;
+  a->hidden[0] = a->hidden[1] = 64;
+  *seed = 1;
+  if (!json) return ch_error_set(err, CH_EINVAL, "mlp config: config_json is NULL");
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+  if (!root)
+    return ch_error_set(err, CH_EINVAL, "mlp config: invalid JSON at offset %td near '%.24s'",
+                        end ? end - json : (ptrdiff_t)0, end ? end : "");
+  int rc = cJSON_IsObject(root)
+               ? config_walk(root, a, seed, err)
+               : ch_error_set(err, CH_EINVAL, "mlp config: expected a JSON object, got %s",
+                              json_kind(root));
+  cJSON_Delete(root);
+  return rc;
+}
+
+/* ---- layers ------------------------------------------------------------------------------- */
+
+static const float *trunk_top(const ch_mlp *n, const ch_mlp_trunk *t) {
+  return t->count ? n->act[t->first + t->count - 1] : n->x;
+}
+
+/* tanh as a rational function (Eigen 3.4's float coefficients, also used by onnxruntime and
+** MLIR): within 3e-7 of tanh everywhere (a few float roundings near +-1) and branch-free, so
+** the loop over a layer vectorises; libm's tanhf is a call per element and took over half of
+** the forward pass. */
+static inline float fast_tanh(float x) {
+  const float clamp = 7.90531110763549805f;
+  float c = x > clamp ? clamp : x;
+  c = c < -clamp ? -clamp : c;
+  float c2 = c * c;
+  float p = -2.76076847742355e-16f;
+  p = p * c2 + 2.00018790482477e-13f;
+  p = p * c2 + -8.60467152213735e-11f;
+  p = p * c2 + 5.12229709037114e-08f;
+  p = p * c2 + 1.48572235717979e-05f;
+  p = p * c2 + 6.37261928875436e-04f;
+  p = p * c2 + 4.89352455891786e-03f;
+  float q = 1.19825839466702e-06f;
+  q = q * c2 + 1.18534705686654e-04f;
+  q = q * c2 + 2.26843463243900e-03f;
+  q = q * c2 + 4.89352518554385e-03f;
+  return c * p / q;
+}
+
+static void activation_forward(int activation, float *y, size_t count) {
+  if (activation == CH_MLP_RELU)
+    for (size_t i = 0; i < count; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+  else
+    for (size_t i = 0; i < count; i++) y[i] = fast_tanh(y[i]);
+}
+
+/* y = x W^T + b (batch x out), then the activation if act is set. */
+static void dense_forward(const ch_mlp *n, const ch_mlp_layer *L, const float *x, uint32_t batch,
+                          float *y, int act) {
+  const float *w = n->params + L->w, *b = n->params + L->b;
+  for (uint32_t r = 0; r < batch; r++) memcpy(y + (size_t)r * L->out, b, L->out * sizeof *b);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)L->out, (int)L->in, 1.0f, x,
+              (int)L->in, w, (int)L->in, 1.0f, y, (int)L->out);
+  if (act) activation_forward((int)n->arch.activation, y, (size_t)batch * L->out);
+}
+
+/* dW += dy^T x and db += column sums of dy. */
+static void dense_param_grads(ch_mlp *n, const ch_mlp_layer *L, const float *x, const float *dy,
+                              uint32_t batch) {
+  float *dw = n->grads + L->w, *db = n->grads + L->b;
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L->out, (int)L->in, (int)batch, 1.0f,
+              dy, (int)L->out, x, (int)L->in, 1.0f, dw, (int)L->in);
+  for (uint32_t r = 0; r < batch; r++) {
+    const float *row = dy + (size_t)r * L->out;
+    for (uint32_t j = 0; j < L->out; j++) db[j] += row[j];
+  }
+}
+
+/* dx = dy W + beta * dx. */
+static void dense_input_grads(const ch_mlp *n, const ch_mlp_layer *L, const float *dy,
+                              uint32_t batch, float *dx, float beta) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)L->in, (int)L->out, 1.0f,
+              dy, (int)L->out, n->params + L->w, (int)L->in, beta, dx, (int)L->in);
+}
+
+/* d *= act'(pre-activation), written in terms of the cached output y = act(pre-activation). */
+static void activation_backward(int activation, const float *y, float *d, size_t count) {
+  if (activation == CH_MLP_RELU)
+    for (size_t i = 0; i < count; i++) d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+  else
+    for (size_t i = 0; i < count; i++) d[i] *= 1.0f - y[i] * y[i];
+}
+
+static void trunk_forward(ch_mlp *n, const ch_mlp_trunk *t, uint32_t batch) {
+  const float *x = n->x;
+  for (uint32_t i = t->first; i < t->first + t->count; i++) {
+    dense_forward(n, &n->layer[i], x, batch, n->act[i], 1);
+    x = n->act[i];
+  }
+}
+
+/* Back through a trunk whose top-output gradient is in dbuf[0]. */
+static void trunk_backward(ch_mlp *n, const ch_mlp_trunk *t, uint32_t batch) {
+  int cur = 0;
+  for (uint32_t i = t->count; i-- > 0;) {
+    uint32_t k = t->first + i;
+    const ch_mlp_layer *L = &n->layer[k];
+    float *d = n->dbuf[cur];
+    activation_backward((int)n->arch.activation, n->act[k], d, (size_t)batch * L->out);
+    dense_param_grads(n, L, i ? n->act[k - 1] : n->x, d, batch);
+    if (i) dense_input_grads(n, L, d, batch, n->dbuf[1 - cur], 0.0f);
+    cur = 1 - cur;
+  }
+}
+
+/* Make the work area hold batch rows; it only grows, so a steady batch size allocates once. */
+static int work_reserve(ch_mlp *n, uint32_t batch, ch_error *err) {
+  if (batch <= n->cap) return CH_OK;
+  if (n->work_row > SIZE_MAX / sizeof(float) / batch)
+    return ch_error_set(err, CH_ENOMEM, "mlp forward: a batch of %u rows overflows size_t", batch);
+  size_t bytes = (size_t)batch * n->work_row * sizeof(float);
+  float *w = realloc(n->work, bytes);
+  if (!w)
+    return ch_error_set(err, CH_ENOMEM, "mlp forward: out of memory for a batch of %u (%zu bytes)",
+                        batch, bytes);
+  n->work = w;
+  n->cap = batch;
+  n->x = w;
+  w += (size_t)batch * n->arch.input_size;
+  for (uint32_t i = 0; i < n->num_layers; i++) {
+    if (i == n->head[CH_MLP_POLICY] || i == n->head[CH_MLP_VALUE]) continue;
+    n->act[i] = w;
+    w += (size_t)batch * n->layer[i].out;
+  }
+  n->dbuf[0] = w;
+  n->dbuf[1] = w + (size_t)batch * n->max_width;
+  return CH_OK;
+}
+
+void ch__mlp_invalidate(ch_mlp *n) {
+  n->batch = 0;
+  n->have[CH_MLP_POLICY] = n->have[CH_MLP_VALUE] = 0;
+}
+
+/* ---- vtable members ----------------------------------------------------------------------- */
+
+static void mlp_destroy(void *net) {
+  ch_mlp *n = net;
+  if (!n) return;
+  free(n->params);
+  free(n->work);
+  free(n);
+}
+
+static void mlp_log_created(const ch_mlp *n) {
+  const ch_host_api *h = n->host;
+  if (!h || h->struct_size < offsetof(ch_host_api, log) + sizeof h->log || !h->log) return;
+  char arch[256], line[320];
+  ch__mlp_arch_describe(&n->arch, arch, sizeof arch);
+  snprintf(line, sizeof line, "created: %s, %llu parameters", arch,
+           (unsigned long long)n->num_params);
+  h->log(CH_LOG_DEBUG, "mlp", line);
+}
+
+static int mlp_create(const char *config_json, const ch_host_api *host, void **out, ch_error *err) {
+  ch_error_clear(err);
+  if (!out) return ch_error_set(err, CH_EINVAL, "mlp create: out is NULL");
+  *out = NULL;
+  ch_mlp_arch arch;
+  uint64_t seed;
+  int rc = parse_config(config_json, &arch, &seed, err);
+  if (rc) return rc;
+  ch_mlp *n = calloc(1, sizeof *n);
+  if (!n) return ch_error_set(err, CH_ENOMEM, "mlp create: out of memory");
+  n->arch = arch;
+  n->host = host;
+  layout(n);
+  n->params = calloc((size_t)n->num_params * 4, sizeof(float));
+  if (!n->params) {
+    unsigned long long count = (unsigned long long)n->num_params;
+    mlp_destroy(n);
+    return ch_error_set(err, CH_ENOMEM, "mlp create: out of memory for %llu parameters", count);
+  }
+  n->grads = n->params + n->num_params;
+  n->adam_m = n->grads + n->num_params;
+  n->adam_v = n->adam_m + n->num_params;
+  rc = ch__mlp_init_params(n, seed, err);
+  if (rc) {
+    mlp_destroy(n);
+    return rc;
+  }
+  mlp_log_created(n);
+  *out = n;
+  return CH_OK;
+}
+
+static void mlp_spec(void *net, ch_network_spec *out) {
+  const ch_mlp *n = net;
+  out->input_size = n->arch.input_size;
+  out->policy_size = n->arch.num_actions;
+  out->param_count = n->num_params;
+}
+
+static int mlp_forward(void *net, const float *input, uint32_t batch, float *policy, float *value,
+                       ch_error *err) {
+  ch_mlp *n = net;
+  ch__mlp_invalidate(n);
+  if (!input) return ch_error_set(err, CH_EINVAL, "mlp forward: input is NULL");
+  if (!batch) return ch_error_set(err, CH_EINVAL, "mlp forward: batch is 0");
+  if (batch > INT_MAX) /* BLAS takes int dimensions */
+    return ch_error_set(err, CH_ERANGE, "mlp forward: batch %u exceeds %d", batch, INT_MAX);
+  int rc = work_reserve(n, batch, err);
+  if (rc) return rc;
+  memcpy(n->x, input, (size_t)batch * n->arch.input_size * sizeof *input);
+  float *out[2] = {policy, value};
+  for (int h = 0; h < 2; h++) {
+    if (!out[h]) continue;
+    int trunk_done = n->arch.shared && (n->have[CH_MLP_POLICY] || n->have[CH_MLP_VALUE]);
+    if (!trunk_done) trunk_forward(n, &n->trunk[h], batch);
+    n->have[h] = 1;
+    dense_forward(n, &n->layer[n->head[h]], trunk_top(n, &n->trunk[h]), batch, out[h], 0);
+  }
+  if (n->arch.shared && (n->have[CH_MLP_POLICY] || n->have[CH_MLP_VALUE]))
+    n->have[CH_MLP_POLICY] = n->have[CH_MLP_VALUE] = 1;
+  n->batch = batch;
+  return CH_OK;
+}
+
+static int mlp_backward(void *net, const float *dpolicy, const float *dvalue, ch_error *err) {
+  static const char *const head_name[2] = {"policy", "value"};
+  ch_mlp *n = net;
+  const float *d[2] = {dpolicy, dvalue};
+  if (!n->batch)
+    return ch_error_set(err, CH_ESTATE,
+                        "mlp backward: no forward since the network was created or its "
+                        "parameters changed (set_params, load, optimizer_step)");
+  for (int h = 0; h < 2; h++)
+    if (d[h] && !n->have[h])
+      return ch_error_set(err, CH_ESTATE,
+                          "mlp backward: d%s given, but the most recent forward skipped the %s "
+                          "head (its %s output was NULL)",
+                          head_name[h], head_name[h], head_name[h]);
+  int pending = 0; /* dbuf[0] holds part of the shared trunk's top gradient */
+  for (int h = 0; h < 2; h++) {
+    if (!d[h]) continue;
+    const ch_mlp_trunk *t = &n->trunk[h];
+    const ch_mlp_layer *L = &n->layer[n->head[h]];
+    dense_param_grads(n, L, trunk_top(n, t), d[h], n->batch);
+    if (!t->count) continue;
+    dense_input_grads(n, L, d[h], n->batch, n->dbuf[0], pending ? 1.0f : 0.0f);
+    if (n->arch.shared)
+      pending = 1;
+    else
+      trunk_backward(n, t, n->batch);
+  }
+  if (pending) trunk_backward(n, &n->trunk[CH_MLP_POLICY], n->batch);
+  return CH_OK;
+}
+
+static void mlp_zero_grad(void *net) {
+  ch_mlp *n = net;
+  memset(n->grads, 0, (size_t)n->num_params * sizeof *n->grads);
+}
+
+static int check_optimizer(const ch_optimizer_config *c, ch_error *err) {
+  if (!c) return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: cfg is NULL");
+  if (!(isfinite(c->lr) && c->lr >= 0.0f))
+    return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: lr must be finite and >= 0, got %g",
+                        (double)c->lr);
+  if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f))
+    return ch_error_set(err, CH_EINVAL,
+                        "mlp optimizer_step: beta1 and beta2 must lie in [0, 1), got %g and %g",
+                        (double)c->beta1, (double)c->beta2);
+  if (!(isfinite(c->eps) && c->eps > 0.0f))
+    return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: eps must be finite and > 0, got %g",
+                        (double)c->eps);
+  if (isnan(c->max_grad_norm))
+    return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: max_grad_norm is NaN");
+  return CH_OK;
+}
+
+static double grad_norm(const ch_mlp *n) {
+  double sum = 0.0;
+  for (uint64_t i = 0; i < n->num_params; i++) sum += (double)n->grads[i] * n->grads[i];
+  return sqrt(sum);
+}
+
+static int mlp_optimizer_step(void *net, const ch_optimizer_config *cfg, ch_error *err) {
+  ch_mlp *n = net;
+  int rc = check_optimizer(cfg, err);
+  if (rc) return rc;
+  double norm = grad_norm(n);
+  if (!isfinite(norm))
+    return ch_error_set(err, CH_ERANGE,
+                        "mlp optimizer_step: the gradient norm is %g; parameters left unchanged",
+                        norm);
+  float scale = 1.0f;
+  if (cfg->max_grad_norm > 0.0f && cfg->max_grad_norm / (norm + 1e-6) < 1.0)
+    scale = (float)(cfg->max_grad_norm / (norm + 1e-6));
+  n->adam_step++;
+  float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
+  float step_size = (float)(cfg->lr / (1.0 - pow(b1, (double)n->adam_step)));
+  float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)n->adam_step));
+  for (uint64_t i = 0; i < n->num_params; i++) {
+    float g = n->grads[i] * scale;
+    float m = n->adam_m[i] = b1 * n->adam_m[i] + (1.0f - b1) * g;
+    float v = n->adam_v[i] = b2 * n->adam_v[i] + (1.0f - b2) * g * g;
+    n->params[i] -= step_size * m / (sqrtf(v) / bc2_sqrt + eps);
+  }
+  ch__mlp_invalidate(n);
+  return CH_OK;
+}
+
+static int mlp_get_params(void *net, float *out, uint64_t count) {
+  ch_mlp *n = net;
+  if (!out || count != n->num_params) return CH_EINVAL;
+  memcpy(out, n->params, (size_t)count * sizeof *out);
+  return CH_OK;
+}
+
+static int mlp_set_params(void *net, const float *in, uint64_t count, ch_error *err) {
+  ch_mlp *n = net;
+  if (!in) return ch_error_set(err, CH_EINVAL, "mlp set_params: in is NULL");
+  if (count != n->num_params)
+    return ch_error_set(err, CH_EINVAL, "mlp set_params: got %llu floats, the network has %llu",
+                        (unsigned long long)count, (unsigned long long)n->num_params);
+  memcpy(n->params, in, (size_t)count * sizeof *in);
+  ch__mlp_invalidate(n);
+  return CH_OK;
+}
+
+static int mlp_get_grads(void *net, float *out, uint64_t count) {
+  ch_mlp *n = net;
+  if (!out || count != n->num_params) return CH_EINVAL;
+  memcpy(out, n->grads, (size_t)count * sizeof *out);
+  return CH_OK;
+}
+
+static int mlp_save(void *net, void **blob, size_t *len, ch_error *err) {
+  return ch__mlp_save(net, blob, len, err);
+}
+
+static void mlp_free_blob(void *net, void *blob) {
+  (void)net;
+  free(blob);
+}
+
+static int mlp_load(void *net, const void *blob, size_t len, ch_error *err) {
+  ch_error_clear(err);
+  return ch__mlp_load(net, blob, len, err);
+}
+
+static const ch_network_vtable mlp_vtable = {
+    .header = {.abi_version = CH_PLUGIN_ABI_VERSION,
+               .struct_size = sizeof(ch_network_vtable),
+               .kind = CH_PLUGIN_NETWORK,
+               .reserved = 0,
+               .name = "mlp",
+               .version = "1.0.0",
+               .summary = "policy/value multilayer perceptron (tanh/relu, Adam) on OpenBLAS"},
+    .create = mlp_create,
+    .destroy = mlp_destroy,
+    .spec = mlp_spec,
+    .forward = mlp_forward,
+    .backward = mlp_backward,
+    .zero_grad = mlp_zero_grad,
+    .optimizer_step = mlp_optimizer_step,
+    .get_params = mlp_get_params,
+    .set_params = mlp_set_params,
+    .get_grads = mlp_get_grads,
+    .save = mlp_save,
+    .free_blob = mlp_free_blob,
+    .load = mlp_load,
+};
+
+CH_PLUGIN_EXPORT const ch_plugin_header *chicane_plugin_entry(const ch_host_api *host) {
+  if (host && host->abi_version != CH_PLUGIN_ABI_VERSION) return NULL;
+  return &mlp_vtable.header;
+}

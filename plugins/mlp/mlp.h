@@ -1,0 +1,80 @@
+/* mlp.h -- internal to the mlp network plugin: the handle layout its source files share. */
+#ifndef CH_MLP_H
+#define CH_MLP_H
+
+#include <chicane/plugin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CH_MLP_MAX_HIDDEN  8
+#define CH_MLP_MAX_WIDTH   4096
+#define CH_MLP_MAX_INPUT   (1u << 20)
+#define CH_MLP_MAX_ACTIONS (1u << 16)
+/* Two trunks of hidden layers plus the two heads. */
+#define CH_MLP_MAX_LAYERS (2 * CH_MLP_MAX_HIDDEN + 2)
+
+enum { CH_MLP_TANH = 0, CH_MLP_RELU = 1 };
+enum { CH_MLP_POLICY = 0, CH_MLP_VALUE = 1 };
+
+/* Everything that decides the parameter layout; two networks with equal arch can swap blobs. */
+typedef struct ch_mlp_arch {
+  uint32_t input_size;
+  uint32_t num_actions;
+  uint32_t num_hidden;
+  uint32_t hidden[CH_MLP_MAX_HIDDEN];
+  uint32_t activation; /* CH_MLP_TANH or CH_MLP_RELU */
+  uint32_t shared;     /* 1: one trunk feeds both heads */
+} ch_mlp_arch;
+
+typedef struct ch_mlp_layer {
+  uint32_t in, out;
+  uint64_t w, b; /* offsets in the flat params of W (out x in, row-major) and of b (out) */
+  double gain;   /* of the orthogonal initialisation */
+} ch_mlp_layer;
+
+/* A run of consecutive hidden layers; count 0 means the head reads the input itself. */
+typedef struct ch_mlp_trunk {
+  uint32_t first, count;
+} ch_mlp_trunk;
+
+typedef struct ch_mlp {
+  ch_mlp_arch arch;
+  const ch_host_api *host;
+  uint32_t num_layers;
+  ch_mlp_layer layer[CH_MLP_MAX_LAYERS];
+  ch_mlp_trunk trunk[2]; /* indexed by CH_MLP_POLICY / CH_MLP_VALUE; equal when shared */
+  uint32_t head[2];      /* layer index of each head */
+  uint64_t num_params;
+  /* One allocation of 4 * num_params floats, in this order. */
+  float *params, *grads, *adam_m, *adam_v;
+  uint64_t adam_step;
+  /* Work area for cap rows: the input copy, each hidden layer's output, two gradient buffers. */
+  float *work;
+  uint32_t cap;
+  size_t work_row; /* floats per row of the work area */
+  uint32_t max_width;
+  float *x;
+  float *act[CH_MLP_MAX_LAYERS];
+  float *dbuf[2];
+  /* What backward may use: rows of the most recent forward (0: none usable) and which heads'
+  ** inputs it computed. */
+  uint32_t batch;
+  int have[2];
+} ch_mlp;
+
+/* Parameters of an architecture (weights and biases of every layer). */
+uint64_t ch__mlp_param_count(const ch_mlp_arch *a);
+
+/* "input 5, 4 actions, hidden [7,6], tanh, separate trunks" into buf. */
+void ch__mlp_arch_describe(const ch_mlp_arch *a, char *buf, size_t size);
+
+/* Forget the cached forward: the parameters it was computed with have changed. */
+void ch__mlp_invalidate(ch_mlp *n);
+
+/* Orthogonal weights and zero biases, a pure function of the architecture and seed. */
+int ch__mlp_init_params(ch_mlp *n, uint64_t seed, ch_error *err);
+
+int ch__mlp_save(ch_mlp *n, void **blob, size_t *len, ch_error *err);
+int ch__mlp_load(ch_mlp *n, const void *blob, size_t len, ch_error *err);
+
+#endif
