@@ -203,7 +203,7 @@ static int ch__read_hp(ch__reader *r, int idx, ch_hyperparameters *hp) {
                                      "num_episodes_between_training",
                                      NULL};
   const char *p = "hyperparameters";
-  char loss[16] = "";
+  char loss[32] = "";
   int rc = ch__check_keys(r, idx, p, keys);
   if (rc == CH_OK) rc = ch__int(r, idx, p, "batch_size", &hp->batch_size);
   if (rc == CH_OK) rc = ch__int(r, idx, p, "num_epochs", &hp->num_epochs);
@@ -341,10 +341,11 @@ int ch_config_load(const char *script, ch_train_config *c, ch_error *err) {
     rc = ch_error_set(err, CH_EINVAL, "%s: action_space: missing", script);
   char dir[CH_PATH_MAX];
   ch_dirname(script, dir, sizeof dir);
-  if (rc == CH_OK && ch_file_resolve(reward, dir, c->reward, sizeof c->reward, err) != CH_OK)
-    rc = ch_error_set(err, CH_ENOTFOUND, "%s: reward: %s", script, err ? err->message : "");
-  if (rc == CH_OK && ch_track_resolve(c->track, c->track_path, sizeof c->track_path, err) != CH_OK)
-    rc = ch_error_set(err, CH_ENOTFOUND, "%s: track: %s", script, err ? err->message : "");
+  ch_error e;
+  if (rc == CH_OK && ch_file_resolve(reward, dir, c->reward, sizeof c->reward, &e) != CH_OK)
+    rc = ch_error_set(err, CH_ENOTFOUND, "%s: reward: %s", script, e.message);
+  if (rc == CH_OK && ch_resolve_track(c->track, c->track_path, sizeof c->track_path, &e) != CH_OK)
+    rc = ch_error_set(err, CH_ENOTFOUND, "%s: track: %s", script, e.message);
   return rc == CH_OK ? ch_config_validate(c, err) : rc;
 }
 

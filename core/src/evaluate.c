@@ -127,7 +127,7 @@ int ch_evaluate_model(ch_session *s, const char *model, const char *track, const
   snprintf(track_out, track_out_len, "%s", name);
   ch__actor a;
   memset(&a, 0, sizeof a);
-  rc = ch_track_resolve(name, path, sizeof path, err);
+  rc = ch_resolve_track(name, path, sizeof path, err);
   if (rc == CH_OK) rc = ch__actor_open(&a, &m, path, o, err);
   if (rc == CH_OK) rc = ch_eval_run(&a.env, &a.net, m.actions, m.num_actions, o, out, err);
   ch__actor_close(&a);

@@ -33,7 +33,7 @@ const char *ch_data_dir(void) {
   return CHICANE_DATA_INSTALL_DIR;
 }
 
-int ch_track_resolve(const char *name, char *out, size_t outlen, ch_error *err) {
+int ch_resolve_track(const char *name, char *out, size_t outlen, ch_error *err) {
   if (strchr(name, '/') || strstr(name, ".track")) {
     if (!ch__is_file(name)) return ch_error_set(err, CH_ENOTFOUND, "%s: no such track file", name);
     snprintf(out, outlen, "%s", name);

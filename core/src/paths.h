@@ -12,7 +12,7 @@
 const char *ch_data_dir(void);
 
 /* A track given by name ("bayside") or by path ("x/y.track"): writes the file path. */
-int ch_track_resolve(const char *name_or_path, char *out, size_t outlen, ch_error *err);
+int ch_resolve_track(const char *name_or_path, char *out, size_t outlen, ch_error *err);
 
 /* A file named relative to base_dir (the script's directory), else to the data directory. */
 int ch_file_resolve(const char *name, const char *base_dir, char *out, size_t outlen,

@@ -4,6 +4,7 @@
 #include <chicane/plugin_util.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,7 +140,11 @@ int ch_sandbox_call(ch_sandbox *sb, int nargs, int nresults, ch_error *err) {
   if (status == LUA_OK) return CH_OK;
   const char *msg = lua_tostring(sb->L, -1);
   if (status == LUA_ERRMEM || (sb->tripped && !msg)) msg = sb->trip_message;
-  ch_error_set(err, CH_ESCRIPT, "%s", msg ? msg : "error object is not a string");
+  if (!msg) msg = "error object is not a string";
+  if (sb->name[0] && strncmp(msg, sb->name, strlen(sb->name)) != 0)
+    ch_error_set(err, CH_ESCRIPT, "%s: %s", sb->name, msg);
+  else
+    ch_error_set(err, CH_ESCRIPT, "%s", msg);
   lua_pop(sb->L, 1);
   sb->tripped = 0;
   lua_gc(sb->L, LUA_GCCOLLECT);
@@ -147,6 +152,7 @@ int ch_sandbox_call(ch_sandbox *sb, int nargs, int nresults, ch_error *err) {
 }
 
 int ch_sandbox_dofile(ch_sandbox *sb, const char *path, int nresults, ch_error *err) {
+  snprintf(sb->name, sizeof sb->name, "%s", path);
   int status = luaL_loadfilex(sb->L, path, "t");
   if (status != LUA_OK) {
     const char *msg = lua_tostring(sb->L, -1);

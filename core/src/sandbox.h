@@ -13,6 +13,7 @@ typedef struct ch_sandbox {
   uint64_t used;              /* instructions used by the current call (granularity 1000) */
   int tripped; /* budget or memory cap hit: no pcall inside the script may catch it */
   char trip_message[160];
+  char name[512]; /* the script file, to name it in errors Lua reports without a position */
 } ch_sandbox;
 
 #define CH_SANDBOX_DEFAULT_MEMORY (64u << 20)
