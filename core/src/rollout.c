@@ -4,6 +4,7 @@
 #include "log.h"
 #include "ppo.h"
 #include "reward.h"
+#include "rng.h"
 #include "segment.h"
 
 #include <chicane/plugin_util.h>
@@ -61,17 +62,6 @@ struct ch_rollout {
   ch_error error;
   atomic_llong start_counter;
 };
-
-static uint64_t ch__rand(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-static double ch__uniform(uint64_t *s) {
-  return (double)(ch__rand(s) >> 11) * 0x1.0p-53;
-}
 
 static void ch__fail(ch_rollout *r, const ch_error *e) {
   pthread_mutex_lock(&r->mu);
@@ -185,10 +175,10 @@ static int ch__act(ch__worker *w, const ch_action *actions, ch_error *err) {
     float logp;
     int a;
     if (w->random_actions) {
-      a = (int)(ch__rand(&w->rng) % (uint64_t)w->A);
+      a = (int)(ch_rng_next(&w->rng) % (uint64_t)w->A);
       logp = (float)-log((double)w->A);
     } else {
-      a = ch_policy_sample(w->logits + (size_t)k * w->A, w->A, ch__uniform(&w->rng), &logp);
+      a = ch_policy_sample(w->logits + (size_t)k * w->A, w->A, ch_rng_uniform(&w->rng), &logp);
     }
     size_t i = (size_t)k * w->T + (size_t)w->seg_len[k]++;
     memcpy(w->seg_obs + i * w->O, w->obs + (size_t)k * w->O, sizeof(float) * (size_t)w->O);

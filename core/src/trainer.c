@@ -5,6 +5,7 @@
 #include "log.h"
 #include "model.h"
 #include "ppo.h"
+#include "rng.h"
 #include "rollout.h"
 #include "segment.h"
 
@@ -52,13 +53,6 @@ static double ch__now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint64_t ch__rand(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
 }
 
 static int ch__batch_reserve(ch__batch *b, int more) {
@@ -328,7 +322,7 @@ static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
   ch_ppo_stats sum = {0, 0, 0, 0, 0, 0};
   for (int e = 0; rc == CH_OK && e < t->cfg->hp.num_epochs; e++) {
     for (int i = n - 1; i > 0; i--) {
-      int j = (int)(ch__rand(&t->rng) % (uint64_t)(i + 1)), tmp = perm[i];
+      int j = (int)(ch_rng_next(&t->rng) % (uint64_t)(i + 1)), tmp = perm[i];
       perm[i] = perm[j];
       perm[j] = tmp;
     }
