@@ -19,7 +19,10 @@ typedef struct ch_ppo_stats {
   double loss, policy_loss, value_loss, entropy, approx_kl, clip_fraction;
 } ch_ppo_stats;
 
-/* The minibatch loss (mean over B samples) of
+/* Every function here takes A <= CH_MAX_ACTIONS (64, config.h): the training config refuses
+** larger action spaces, and the trainer checks the network's policy size against it.
+**
+** The minibatch loss (mean over B samples) of
 **   -min(r*A, clip(r)*A) + value_coef * L_v(v - R) - beta_entropy * H(pi),
 ** r = exp(logp - old_logp), and its gradient with respect to logits (B*A) and value (B). */
 void ch_ppo_loss(const ch_ppo_params *p, int B, int A, const float *logits, const float *value,

@@ -51,7 +51,7 @@ void ch_segment_encode(const ch_segment *seg, void *out) {
   p = ch__put(p, seg->reward, t * 4);
   p = ch__put(p, seg->logp, t * 4);
   p = ch__put(p, seg->value, t * 4);
-  uint32_t crc = (uint32_t)crc32(0L, out, (uInt)(p - (unsigned char *)out));
+  uint32_t crc = (uint32_t)crc32_z(0L, out, (z_size_t)(p - (unsigned char *)out));
   memcpy(p, &crc, 4);
 }
 
@@ -71,7 +71,7 @@ int ch_segment_decode(const void *data, size_t len, ch_segment *seg, ch_error *e
                         h.num_steps, h.obs_size, len);
   uint32_t crc;
   memcpy(&crc, (const unsigned char *)data + len - 4, 4);
-  if (crc != (uint32_t)crc32(0L, data, (uInt)(len - 4)))
+  if (crc != (uint32_t)crc32_z(0L, data, (z_size_t)(len - 4)))
     return ch_error_set(err, CH_ECORRUPT, "segment checksum mismatch (worker %u, episode %llu)",
                         h.worker_id, (unsigned long long)h.episode_id);
   const float *f = (const float *)((const unsigned char *)data + sizeof h);

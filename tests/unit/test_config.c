@@ -94,12 +94,22 @@ static void test_minimal_script(void **state) {
   snprintf(want, sizeof want, "%s/r.lua", f->dir);
   assert_string_equal(f->cfg.reward, want);
   assert_int_equal(f->cfg.num_actions, 1);
-  /* everything else keeps its default */
-  ch_train_config d;
-  ch_config_defaults(&d);
-  assert_int_equal(f->cfg.hp.batch_size, d.hp.batch_size);
-  assert_string_equal(f->cfg.network_plugin, "mlp");
-  assert_string_equal(f->cfg.model, d.model);
+  /* Everything else keeps its default: DeepRacer's console hyperparameters, a 5%
+  ** start advance, the embedded plugins. */
+  const ch_train_config *c = &f->cfg;
+  assert_int_equal(c->hp.batch_size, 64);
+  assert_int_equal(c->hp.num_epochs, 10);
+  unit_assert_near(c->hp.lr, 0.0003, 0);
+  unit_assert_near(c->hp.beta_entropy, 0.01, 0);
+  unit_assert_near(c->hp.discount_factor, 0.999, 0);
+  assert_int_equal(c->hp.loss_type, CH_LOSS_HUBER);
+  assert_int_equal(c->hp.num_episodes_between_training, 20);
+  unit_assert_near(c->start_advance, 0.05, 0);
+  assert_string_equal(c->env_plugin, "sim2d");
+  assert_string_equal(c->network_plugin, "mlp");
+  assert_string_equal(c->buffer_plugin, "memory");
+  assert_string_equal(c->storage_plugin, "local");
+  assert_string_equal(c->track, "bayside");
 }
 
 static void test_unknown_key(void **state) {

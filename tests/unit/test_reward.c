@@ -3,6 +3,9 @@
 
 #include "reward.h"
 
+#include <lauxlib.h>
+#include <lualib.h>
+
 #define REWARDS CHICANE_SOURCE_DIR "/rewards/"
 
 static const double waypoints[4 * 2] = {0.0, 0.0, 1.5, 0.25, 3.0, 1.0, 4.5, 2.5};
@@ -245,12 +248,21 @@ static void test_endless_loop(void **state) {
 
 static void test_loop_in_pcall(void **state) {
   char path[1024];
-  ch_reward *r = open_text(*state, "pcall.lua",
+  ch_env_params p = params();
+  /* A bounded outer loop first: if pcall swallowed the trip this would return 1, not hang. */
+  ch_reward *r = open_text(*state, "pcall50.lua",
                            "function reward_function(params)\n"
-                           "  while true do pcall(function() while true do end end) end\n"
+                           "  for i = 1, 50 do pcall(function() while true do end end) end\n"
+                           "  return 1\n"
                            "end\n",
                            path);
-  ch_env_params p = params();
+  call_fails(r, &p, path, "instruction budget", NULL);
+  ch_reward_close(r);
+  r = open_text(*state, "pcall.lua",
+                "function reward_function(params)\n"
+                "  while true do pcall(function() while true do end end) end\n"
+                "end\n",
+                path);
   call_fails(r, &p, path, "instruction budget", NULL);
   ch_reward_close(r);
   r = open_text(
@@ -325,17 +337,47 @@ static void test_no_unsafe_libraries(void **state) {
   ch_reward_close(r);
 }
 
+typedef struct bytes {
+  unsigned char data[4096];
+  size_t len;
+} bytes;
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *user) {
+  bytes *b = user;
+  (void)L;
+  if (b->len + n > sizeof b->data) return 1;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+/* A real binary chunk of this Lua ("return 7", dumped outside the sandbox) must not load. */
 static void test_no_binary_chunks(void **state) {
-  char path[1024];
-  ch_reward *r = open_text(*state, "binary.lua",
-                           "function reward_function(params)\n"
-                           "  local f, e = load('\\27Lua\\84\\0\\25\\147\\13\\10\\26\\10')\n"
-                           "  if f ~= nil or type(e) ~= 'string' then return -1 end\n"
-                           "  return load('return 41')() + 1\n"
-                           "end\n",
-                           path);
+  bytes chunk = {{0}, 0};
+  lua_State *L = luaL_newstate();
+  assert_non_null(L);
+  assert_int_equal(luaL_loadstring(L, "return 7"), LUA_OK);
+  assert_int_equal(lua_dump(L, dump_writer, &chunk, 0), 0);
+  lua_close(L);
+  assert_memory_equal(chunk.data, "\033Lua", 4);
+
+  char *text = malloc(chunk.len * 4 + 512), path[1024];
+  assert_non_null(text);
+  size_t n = (size_t)sprintf(text, "local chunk = \"");
+  for (size_t i = 0; i < chunk.len; i++) n += (size_t)sprintf(text + n, "\\%03u", chunk.data[i]);
+  sprintf(text + n, "\"\n"
+                    "function reward_function(params)\n"
+                    "  local f, e = load(chunk)\n"
+                    "  if f ~= nil then return f() end\n"
+                    "  if type(e) ~= 'string' or not e:find('binary') then return -1 end\n"
+                    "  return load('return 41')() + 1\n"
+                    "end\n");
+  ch_reward *r = open_text(*state, "binary.lua", text, path);
+  free(text);
   ch_env_params p = params();
-  unit_assert_near(call_ok(r, &p), 42.0, 0.0);
+  double got = call_ok(r, &p);
+  if (got != 42.0)
+    fail_msg("the script returned %g: 7 = the binary chunk loaded, -1 = no 'binary' error", got);
   ch_reward_close(r);
 }
 
