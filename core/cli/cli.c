@@ -49,3 +49,21 @@ int ch_cli_usage_error(const char *command, const char *message) {
   fprintf(stderr, "chicane %s: %s (see chicane %s --help)\n", command, message, command);
   return 2;
 }
+
+int ch_cli_parse_json_options(int argc, char **argv, const char *command, const char *usage,
+                              ch_cli *cli, int *json) {
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'}, CH_CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+  int c;
+  *json = 0;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (ch_cli_common_option(cli, c, optarg)) continue;
+    if (c == 'j')
+      *json = 1;
+    else if (c == 'h')
+      return fputs(usage, stdout), -1;
+    else
+      return ch_cli_usage_error(command, "unknown option");
+  }
+  return 0;
+}

@@ -34,6 +34,12 @@ int ch_cli_common_option(ch_cli *cli, int opt, const char *arg);
 /* Open storage and catalog as the options say. Prints the error and returns non-zero on failure. */
 int ch_cli_open_session(const ch_cli *cli, ch_session *s);
 
+/* Parse the options of a command that takes only --json and the common ones: sets *json, and
+** leaves optind at the first argument. Returns 0 to go on, -1 after printing usage (--help),
+** or 2 after a usage error. */
+int ch_cli_parse_json_options(int argc, char **argv, const char *command, const char *usage,
+                              ch_cli *cli, int *json);
+
 /* Print "chicane: error: message" to stderr; returns 1 (the exit status). */
 int ch_cli_fail(const char *message);
 

@@ -173,20 +173,11 @@ static int ch__show(ch_session *s, const char *name, int json) {
 }
 
 int ch_cmd_models(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"json", no_argument, NULL, 'j'}, CH_CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
   ch_cli cli;
   ch_cli_init(&cli);
-  int c, json = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (ch_cli_common_option(&cli, c, optarg)) continue;
-    if (c == 'j')
-      json = 1;
-    else if (c == 'h')
-      return fputs(models_usage, stdout), 0;
-    else
-      return ch_cli_usage_error("models", "unknown option");
-  }
+  int json = 0;
+  int parsed = ch_cli_parse_json_options(argc, argv, "models", models_usage, &cli, &json);
+  if (parsed) return parsed < 0 ? 0 : parsed;
   int nargs = argc - optind;
   if (nargs != 0 && !(nargs == 2 && strcmp(argv[optind], "show") == 0))
     return ch_cli_usage_error("models", "expected no arguments or `show NAME`");

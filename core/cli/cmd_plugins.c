@@ -44,20 +44,11 @@ static void ch__print(const ch_plugin_entry_info *i, void *user) {
 }
 
 int ch_cmd_plugins(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"json", no_argument, NULL, 'j'}, CH_CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
   ch_cli cli; /* --home and friends are accepted for uniformity; plugins do not live there */
   ch_cli_init(&cli);
-  int c, json = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (ch_cli_common_option(&cli, c, optarg)) continue;
-    if (c == 'j')
-      json = 1;
-    else if (c == 'h')
-      return fputs(plugins_usage, stdout), 0;
-    else
-      return ch_cli_usage_error("plugins", "unknown option");
-  }
+  int json = 0;
+  int parsed = ch_cli_parse_json_options(argc, argv, "plugins", plugins_usage, &cli, &json);
+  if (parsed) return parsed < 0 ? 0 : parsed;
   if (optind != argc) return ch_cli_usage_error("plugins", "takes no arguments");
   cJSON *arr = json ? cJSON_CreateArray() : NULL;
   if (!json) printf("%-8s %-10s %-8s %3s  %s\n", "KIND", "NAME", "VERSION", "ABI", "PATH");
