@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config liblua5.4-dev libhiredis-dev libcjson-dev
-          libsqlite3-dev libopenblas-dev libssl-dev zlib1g-dev libcmocka-dev)
+packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libhiredis-dev libcjson-dev
+          libsqlite3-dev libopenblas-dev libssl-dev zlib1g-dev libcmocka-dev
+          libcurl4-openssl-dev libxml2-dev libcairo2-dev libgif-dev libreadline-dev
+          redis-server nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -17,6 +19,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# s3rver, the S3-compatible server the tests talk to (package.json).
+if [ ! -x node_modules/.bin/s3rver ]; then
+  echo "setup: installing s3rver from npm"
+  npm install --no-audit --no-fund --silent >/dev/null
 fi
 
 build="${BUILD_DIR:-build}"
