@@ -34,7 +34,8 @@ static int ch__trial(ch_env *env, ch_net *net, const ch_action *actions, int A,
   if (env->spec.obs_size > 1024)
     return ch_error_set(err, CH_EINVAL, "observation of %u floats too large for evaluation",
                         env->spec.obs_size);
-  int rc = env->vt->reset(env->h, 0, 0.0, obs, &p, err);
+  ch_env_reset start = {0.0, 0.0, 0, 0, 0};
+  int rc = env->vt->reset(env->h, 0, &start, obs, NULL, &p, err);
   memset(t, 0, sizeof *t);
   while (rc == CH_OK) {
     rc = net->vt->forward(net->h, obs, 1, logits, NULL, err);
@@ -42,14 +43,14 @@ static int ch__trial(ch_env *env, ch_net *net, const ch_action *actions, int A,
     const ch_action *a = &actions[ch_policy_argmax(logits, A)];
     steer = (float)a->steering_angle;
     speed = (float)a->speed;
-    rc = env->vt->step(env->h, &steer, &speed, NULL, obs, &p, &status, err);
+    rc = env->vt->step(env->h, &steer, &speed, NULL, obs, NULL, &p, &status, err);
     if (rc != CH_OK) break;
     t->progress = p.progress;
     t->steps = p.steps;
     if (status == CH_EPISODE_LAP_COMPLETE || status == CH_EPISODE_TIME_UP) break;
     if (status != CH_EPISODE_IN_PROGRESS) {
       t->off_track += status == CH_EPISODE_OFF_TRACK || status == CH_EPISODE_CRASHED;
-      rc = env->vt->recover(env->h, 0, obs, &p, err);
+      rc = env->vt->recover(env->h, 0, obs, NULL, &p, err);
     }
   }
   t->completed = status == CH_EPISODE_LAP_COMPLETE;

@@ -140,8 +140,9 @@ static int ch__start_car(ch__worker *w, int k, ch_error *err) {
   ch_rollout *r = w->r;
   long long idx = atomic_fetch_add(&r->start_counter, 1);
   double frac = fmod((double)idx * r->cfg->start_advance, 1.0);
-  int rc =
-      w->env.vt->reset(w->env.h, (uint32_t)k, frac, w->obs + (size_t)k * w->O, &w->params[k], err);
+  ch_env_reset start = {frac, 0.0, 0, 0, w->rng ^ (uint64_t)idx};
+  int rc = w->env.vt->reset(w->env.h, (uint32_t)k, &start, w->obs + (size_t)k * w->O, NULL,
+                            &w->params[k], err);
   w->active[k] = 1;
   w->seg_len[k] = 0;
   w->ep_reward[k] = 0;
@@ -238,8 +239,8 @@ static int ch__run_episodes(ch__worker *w, const ch_action *actions, ch_error *e
   while (rc == CH_OK && finished < w->quota && !atomic_load(&w->r->stop)) {
     rc = ch__act(w, actions, err);
     if (rc == CH_OK)
-      rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, w->params, w->status,
-                           err);
+      rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, NULL, w->params,
+                           w->status, err);
     int n = rc == CH_OK ? ch__after_step(w, err) : rc;
     if (n < 0) return n;
     finished += n;

@@ -54,6 +54,9 @@ static void ch__params(const ch_sim2d *sim, uint32_t i, const ch_track_proj *p, 
   par->is_crashed = 0;
   par->is_reversed = sim->cfg.reverse;
   par->episode_status = c->status[i];
+  par->num_objects = 0;
+  par->closest_objects[0] = par->closest_objects[1] = -1;
+  par->objects = NULL;
 }
 
 /* Project the car, remember the hint and the arc position, and fill the outputs. */

@@ -142,9 +142,11 @@ static int ch__check_car(const ch_sim2d *sim, uint32_t car, ch_error *err) {
   return CH_OK;
 }
 
-static int ch__reset(void *env, uint32_t car, double start_fraction, float *obs,
+static int ch__reset(void *env, uint32_t car, const ch_env_reset *opt, float *obs, uint8_t *image,
                      ch_env_params *params, ch_error *err) {
   ch_sim2d *sim = env;
+  double start_fraction = opt->start_fraction;
+  (void)image;
   int rc = ch__check_car(sim, car, err);
   if (rc) return rc;
   int straight = !sim->track->is_loop;
@@ -177,8 +179,10 @@ static int ch__check_step(const ch_sim2d *sim, const float *steering, const floa
 }
 
 static int ch__step(void *env, const float *steering, const float *speed, const uint8_t *active,
-                    float *obs, ch_env_params *params, int32_t *status, ch_error *err) {
+                    float *obs, uint8_t *image, ch_env_params *params, int32_t *status,
+                    ch_error *err) {
   ch_sim2d *sim = env;
+  (void)image;
   int rc = ch__check_step(sim, steering, speed, active, err);
   if (rc) return rc;
   for (uint32_t i = 0; i < sim->cfg.num_cars; i++) {
@@ -191,8 +195,10 @@ static int ch__step(void *env, const float *steering, const float *speed, const 
   return CH_OK;
 }
 
-static int ch__recover(void *env, uint32_t car, float *obs, ch_env_params *params, ch_error *err) {
+static int ch__recover(void *env, uint32_t car, float *obs, uint8_t *image, ch_env_params *params,
+                       ch_error *err) {
   ch_sim2d *sim = env;
+  (void)image;
   int rc = ch__check_car(sim, car, err);
   if (rc) return rc;
   if (!sim->cars.ready[car])

@@ -1,4 +1,5 @@
 /* test_cli.c -- runs the chicane binary as a user would and checks what it prints. */
+#include <chicane/plugin.h>
 #include <cjson/cJSON.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,7 +63,8 @@ static void test_plugins_json_lists_the_four_kinds(void **state) {
       const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(p, "name"));
       if (kind && name && strcmp(kind, want[w][0]) == 0 && strcmp(name, want[w][1]) == 0) {
         found = 1;
-        assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "abi")), 1);
+        assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "abi")),
+                         CH_PLUGIN_ABI_VERSION);
         assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(p, "path")), ".so"));
       }
     }

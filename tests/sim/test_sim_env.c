@@ -111,7 +111,7 @@ typedef struct car_out {
 
 static void reset1(void *env, double fraction, car_out *o) {
   ch_error err;
-  int rc = vt->reset(env, 0, fraction, o->obs, &o->p, &err);
+  int rc = vt->reset(env, 0, &(ch_env_reset){fraction, 0, 0, 0, 0}, o->obs, NULL, &o->p, &err);
   if (rc) fail_msg("reset: %d %s", rc, err.message);
   o->status = o->p.episode_status;
 }
@@ -119,7 +119,7 @@ static void reset1(void *env, double fraction, car_out *o) {
 static void step1(void *env, double steer, double speed, car_out *o) {
   float st = (float)steer, sp = (float)speed;
   ch_error err;
-  int rc = vt->step(env, &st, &sp, NULL, o->obs, &o->p, &o->status, &err);
+  int rc = vt->step(env, &st, &sp, NULL, o->obs, NULL, &o->p, &o->status, &err);
   if (rc) fail_msg("step: %d %s", rc, err.message);
   assert_int_equal(o->status, o->p.episode_status);
 }
@@ -221,7 +221,7 @@ static void test_full_steering_goes_off_track(void **state) {
   float st = 0, sp = 1;
   int32_t status;
   ch_error err;
-  assert_int_equal(vt->step(env, &st, &sp, NULL, NULL, NULL, &status, &err), CH_ESTATE);
+  assert_int_equal(vt->step(env, &st, &sp, NULL, NULL, NULL, NULL, &status, &err), CH_ESTATE);
   expect_contains(err.message, "car 0 ended its episode (off_track)");
   vt->destroy(env);
 }
@@ -396,7 +396,7 @@ static void test_recover_keeps_progress(void **state) {
   int steps = o.p.steps;
   ch_error err;
   car_out r;
-  assert_int_equal(vt->recover(env, 0, r.obs, &r.p, &err), CH_OK);
+  assert_int_equal(vt->recover(env, 0, r.obs, NULL, &r.p, &err), CH_OK);
   expect_near(r.p.progress, progress, 1e-9);
   assert_int_equal(r.p.steps, steps);
   assert_int_equal(r.p.episode_status, CH_EPISODE_IN_PROGRESS);
@@ -427,16 +427,20 @@ static void run_cars(void *env, uint32_t cars, uint32_t first_car, int steps, fl
   float steer[64], speed[64];
   ch_error err;
   for (uint32_t i = 0; i < cars; i++)
-    assert_int_equal(vt->reset(env, i, (double)(first_car + i) / 64, obs + i * OBS, par + i, &err),
+    assert_int_equal(vt->reset(env, i, &(ch_env_reset){(double)(first_car + i) / 64, 0, 0, 0, 0},
+                               obs + i * OBS, NULL, par + i, &err),
                      CH_OK);
   for (int k = 0; k < steps; k++) {
     for (uint32_t i = 0; i < cars; i++) action(first_car + i, (uint32_t)k, &steer[i], &speed[i]);
-    int rc = vt->step(env, steer, speed, NULL, obs, par, status, &err);
+    int rc = vt->step(env, steer, speed, NULL, obs, NULL, par, status, &err);
     if (rc) fail_msg("step %d: %s", k, err.message);
     for (uint32_t i = 0; i < cars; i++) {
       memcpy(trace + ((size_t)(first_car + i) * steps + k) * OBS, obs + i * OBS, OBS * sizeof *obs);
       if (status[i] != CH_EPISODE_IN_PROGRESS)
-        assert_int_equal(vt->reset(env, i, (double)(first_car + i) / 64, NULL, NULL, &err), CH_OK);
+        assert_int_equal(vt->reset(env, i,
+                                   &(ch_env_reset){(double)(first_car + i) / 64, 0, 0, 0, 0}, NULL,
+                                   NULL, NULL, &err),
+                         CH_OK);
     }
   }
 }
@@ -489,10 +493,11 @@ static void test_active_mask(void **state) {
   int32_t status[2] = {-1, -1};
   uint8_t active[2] = {1, 0};
   ch_error err;
-  assert_int_equal(vt->reset(env, 0, 0, obs, par, &err), CH_OK);
-  assert_int_equal(vt->reset(env, 1, 0, obs + OBS, par + 1, &err), CH_OK);
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0, 0, 0, 0, 0}, obs, NULL, par, &err), CH_OK);
+  assert_int_equal(
+      vt->reset(env, 1, &(ch_env_reset){0, 0, 0, 0, 0}, obs + OBS, NULL, par + 1, &err), CH_OK);
   memcpy(before, obs + OBS, sizeof before);
-  assert_int_equal(vt->step(env, steer, speed, active, obs, par, status, &err), CH_OK);
+  assert_int_equal(vt->step(env, steer, speed, active, obs, NULL, par, status, &err), CH_OK);
   assert_int_equal(status[0], CH_EPISODE_IN_PROGRESS);
   assert_int_equal(status[1], -1); /* not written */
   assert_int_equal(par[0].steps, 1);
@@ -500,7 +505,7 @@ static void test_active_mask(void **state) {
   assert_memory_equal(before, obs + OBS, sizeof before);
   /* Stepping car 1 now gives what car 0 got. */
   active[0] = 0, active[1] = 1;
-  assert_int_equal(vt->step(env, steer, speed, active, obs, par, status, &err), CH_OK);
+  assert_int_equal(vt->step(env, steer, speed, active, obs, NULL, par, status, &err), CH_OK);
   assert_memory_equal(obs, obs + OBS, sizeof before);
   vt->destroy(env);
 }
@@ -591,22 +596,28 @@ static void test_misuse(void **state) {
   float steer[2] = {0, 0}, speed[2] = {1, 1};
   int32_t status[2];
   ch_error err;
-  assert_int_equal(vt->step(env, steer, speed, NULL, NULL, NULL, status, &err), CH_ESTATE);
+  assert_int_equal(vt->step(env, steer, speed, NULL, NULL, NULL, NULL, status, &err), CH_ESTATE);
   expect_contains(err.message, "car 0 was never reset");
-  assert_int_equal(vt->reset(env, 2, 0, NULL, NULL, &err), CH_ERANGE);
+  assert_int_equal(vt->reset(env, 2, &(ch_env_reset){0, 0, 0, 0, 0}, NULL, NULL, NULL, &err),
+                   CH_ERANGE);
   expect_contains(err.message, "car 2 out of range (num_cars 2)");
-  assert_int_equal(vt->reset(env, 0, 1.0, NULL, NULL, &err), CH_ERANGE);
-  assert_int_equal(vt->reset(env, 0, NAN, NULL, NULL, &err), CH_ERANGE);
-  assert_int_equal(vt->reset(env, 0, -0.1, NULL, NULL, &err), CH_ERANGE);
-  assert_int_equal(vt->recover(env, 1, NULL, NULL, &err), CH_ESTATE);
-  assert_int_equal(vt->reset(env, 0, 0, NULL, NULL, &err), CH_OK);
-  assert_int_equal(vt->reset(env, 1, 0, NULL, NULL, &err), CH_OK);
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){1.0, 0, 0, 0, 0}, NULL, NULL, NULL, &err),
+                   CH_ERANGE);
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){NAN, 0, 0, 0, 0}, NULL, NULL, NULL, &err),
+                   CH_ERANGE);
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){-0.1, 0, 0, 0, 0}, NULL, NULL, NULL, &err),
+                   CH_ERANGE);
+  assert_int_equal(vt->recover(env, 1, NULL, NULL, NULL, &err), CH_ESTATE);
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0, 0, 0, 0, 0}, NULL, NULL, NULL, &err),
+                   CH_OK);
+  assert_int_equal(vt->reset(env, 1, &(ch_env_reset){0, 0, 0, 0, 0}, NULL, NULL, NULL, &err),
+                   CH_OK);
   steer[1] = NAN;
-  assert_int_equal(vt->step(env, steer, speed, NULL, NULL, NULL, status, &err), CH_EINVAL);
+  assert_int_equal(vt->step(env, steer, speed, NULL, NULL, NULL, NULL, status, &err), CH_EINVAL);
   expect_contains(err.message, "car 1");
-  assert_int_equal(vt->step(env, NULL, speed, NULL, NULL, NULL, status, &err), CH_EINVAL);
+  assert_int_equal(vt->step(env, NULL, speed, NULL, NULL, NULL, NULL, status, &err), CH_EINVAL);
   steer[1] = 0;
-  assert_int_equal(vt->step(env, steer, speed, NULL, NULL, NULL, NULL, &err), CH_OK);
+  assert_int_equal(vt->step(env, steer, speed, NULL, NULL, NULL, NULL, NULL, &err), CH_OK);
   vt->destroy(env);
   /* The plugin exports its entry point and nothing else, not even the track library. */
   char path[1024];
@@ -634,7 +645,8 @@ static void test_throughput_report(void **state) {
   ch_error err;
   assert_true(obs && par);
   for (uint32_t i = 0; i < CARS; i++)
-    vt->reset(env, i, (double)i / CARS, obs + i * OBS, par + i, &err);
+    vt->reset(env, i, &(ch_env_reset){(double)i / CARS, 0, 0, 0, 0}, obs + i * OBS, NULL, par + i,
+              &err);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   long ended = 0;
@@ -644,9 +656,11 @@ static void test_throughput_report(void **state) {
       steer[i] = (float)(atan(0.328 * o[5]) * 57.3 - 25 * o[2] - 40 * o[3]);
       speed[i] = 1.5f;
     }
-    assert_int_equal(vt->step(env, steer, speed, NULL, obs, par, status, &err), CH_OK);
+    assert_int_equal(vt->step(env, steer, speed, NULL, obs, NULL, par, status, &err), CH_OK);
     for (uint32_t i = 0; i < CARS; i++)
-      if (status[i]) ended++, vt->reset(env, i, (double)i / CARS, obs + i * OBS, par + i, &err);
+      if (status[i])
+        ended++, vt->reset(env, i, &(ch_env_reset){(double)i / CARS, 0, 0, 0, 0}, obs + i * OBS,
+                           NULL, par + i, &err);
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

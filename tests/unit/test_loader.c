@@ -52,10 +52,10 @@ static void test_open_valid_env(void **state) {
   float obs[2];
   ch_env_params prm;
   int32_t status = -1;
-  unit_check(vt->reset(env, 0, 0.5, obs, &prm, &err), err);
+  unit_check(vt->reset(env, 0, &(ch_env_reset){0.5, 0, 0, 0, 0}, obs, NULL, &prm, &err), err);
   unit_assert_near(prm.progress, 50.0, 1e-12);
   const float steer = 0.0f, speed = 3.0f;
-  unit_check(vt->step(env, &steer, &speed, NULL, obs, &prm, &status, &err), err);
+  unit_check(vt->step(env, &steer, &speed, NULL, obs, NULL, &prm, &status, &err), err);
   unit_assert_near(prm.x, 5.2, 1e-6);
   assert_int_equal(prm.steps, 2);
   assert_int_equal(status, CH_EPISODE_IN_PROGRESS);

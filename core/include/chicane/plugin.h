@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define CH_PLUGIN_ABI_VERSION 1
+#define CH_PLUGIN_ABI_VERSION 2
 #define CH_PLUGIN_ENTRY_NAME  "chicane_plugin_entry"
 
 #if defined(__GNUC__)
@@ -118,18 +118,45 @@ typedef enum ch_episode_status {
 
 typedef struct ch_env_spec {
   uint32_t num_cars;      /* cars stepped by one call */
-  uint32_t obs_size;      /* floats of observation per car */
+  uint32_t obs_size;      /* floats of vector observation per car (state, lidar); may be 0 */
   uint32_t num_waypoints; /* centre-line points (a loop does not repeat the first) */
   uint32_t is_loop;       /* 1 for a closed track */
   double track_length;    /* centre-line length, metres */
   double track_width;     /* median width, metres */
   double step_seconds;    /* simulated time per step (1/15) */
+  /* Camera observation per car: image_channels planes of image_height rows of image_width
+  ** uint8 pixels (channel-major: stacked frames, then cameras). All 0 without a camera. */
+  uint32_t image_width, image_height, image_channels;
+  uint32_t max_objects; /* most objects (boxes, bot cars) an episode holds; 0 in time trials */
 } ch_env_spec;
+
+/* How a car starts an episode (reset). */
+typedef struct ch_env_reset {
+  double start_fraction; /* 0..1 of the track length from the start line, in driving order */
+  double start_offset;   /* metres left (+) or right (-) of the centre line */
+  int32_t reversed;      /* 1: drive this episode against the file's point order */
+  int32_t reserved;      /* 0 */
+  uint64_t seed;         /* randomness of the episode: object positions, bot lane changes */
+} ch_env_reset;
+
+typedef enum ch_object_kind { CH_OBJECT_BOX = 1, CH_OBJECT_BOT_CAR = 2 } ch_object_kind;
+
+/* An object on the track, as the reward parameters objects_* describe it. */
+typedef struct ch_env_object {
+  double x, y;
+  double heading;  /* degrees, like the car's */
+  double speed;    /* m/s; 0 for a box */
+  double distance; /* arc position along the centre line from the start line, metres */
+  int32_t is_left_of_center;
+  int32_t kind; /* ch_object_kind */
+} ch_env_object;
 
 /*
 ** DeepRacer's reward parameters for one car after one step, names as in the console. Angles in
-** degrees, distances in metres. closest_waypoints are 0-based here (Lua shows them 1-based).
-** Time trial only in ABI 1: object fields are appended in a later ABI.
+** degrees, distances in metres. closest_waypoints and closest_objects are 0-based here (Lua
+** shows them 1-based). closest_waypoints index the waypoints in the file's order and are
+** {behind, ahead} in the driving direction, so in a reversed episode the second is the
+** lower index (modulo the wrap of a loop), and "heading from prev to next" holds both ways.
 */
 typedef struct ch_env_params {
   double x, y;
@@ -146,8 +173,14 @@ typedef struct ch_env_params {
   int32_t is_left_of_center;
   int32_t is_offtrack;
   int32_t is_crashed;
-  int32_t is_reversed;    /* driving the track in the reverse direction (episode option) */
+  int32_t is_reversed;    /* this episode drives against the file's point order */
   int32_t episode_status; /* ch_episode_status */
+  /* Objects of this car's episode (object avoidance, head-to-head). objects points into the
+  ** env and stays valid until the next reset, step or recover of this car. closest_objects
+  ** are the objects just behind and just ahead of the car along the track (-1: none). */
+  uint32_t num_objects;
+  int32_t closest_objects[2];
+  const ch_env_object *objects;
 } ch_env_params;
 
 typedef struct ch_env_vtable {
@@ -160,25 +193,29 @@ typedef struct ch_env_vtable {
 
   void (*spec)(void *env, ch_env_spec *out);
 
-  /* Copy the centre line into xy (2 doubles per point); returns the count or a ch_status. */
+  /* Copy the centre line into xy (2 doubles per point), in the file's point order; returns
+  ** the count or a ch_status. xy NULL: returns the count. */
   int (*waypoints)(void *env, double *xy, uint32_t max_points);
 
-  /* Start a new episode for one car at the given fraction (0..1) of the track length from
-  ** the start line. Writes that car's first observation (obs_size floats) and params. */
-  int (*reset)(void *env, uint32_t car, double start_fraction, float *obs, ch_env_params *params,
-               ch_error *err);
+  /* Start a new episode for one car as opt says. Writes that car's first observation:
+  ** obs_size floats to obs and the image (image_channels * height * width bytes) to image;
+  ** obs, image and params may each be NULL to skip them. */
+  int (*reset)(void *env, uint32_t car, const ch_env_reset *opt, float *obs, uint8_t *image,
+               ch_env_params *params, ch_error *err);
 
   /* Step all cars whose active[i] != 0 (active may be NULL: all) by one step with commanded
   ** steering (degrees) and speed (m/s), each num_cars long. Writes obs (num_cars * obs_size),
-  ** params (num_cars) and status (num_cars) for the stepped cars. A car whose status is not
-  ** IN_PROGRESS must be reset (or recovered) before it is stepped again. */
+  ** image (num_cars * image bytes), params (num_cars) and status (num_cars) for the stepped
+  ** cars; any output may be NULL. A car whose status is not IN_PROGRESS must be reset (or
+  ** recovered) before it is stepped again. */
   int (*step)(void *env, const float *steering_deg, const float *speed, const uint8_t *active,
-              float *obs, ch_env_params *params, int32_t *status, ch_error *err);
+              float *obs, uint8_t *image, ch_env_params *params, int32_t *status, ch_error *err);
 
   /* Evaluation rule: put an off-track (or crashed) car back on the centre line at its closest
-  ** point, heading along the track, at rest, keeping its progress and step count, so the
-  ** episode goes on. Writes the car's observation and params. */
-  int (*recover)(void *env, uint32_t car, float *obs, ch_env_params *params, ch_error *err);
+  ** point (past the object it hit), heading along the track, at rest, keeping its progress and
+  ** step count, so the episode goes on. Writes the car's observation, image and params. */
+  int (*recover)(void *env, uint32_t car, float *obs, uint8_t *image, ch_env_params *params,
+                 ch_error *err);
 } ch_env_vtable;
 
 /* ------------------------------------------------------------------------------------------ */
