@@ -46,9 +46,4 @@ int ch_cli_fail(const char *message);
 /* Print a usage error with a pointer to --help; returns 2. */
 int ch_cli_usage_error(const char *command, const char *message);
 
-int ch_cmd_train(int argc, char **argv);
-int ch_cmd_evaluate(int argc, char **argv);
-int ch_cmd_models(int argc, char **argv);
-int ch_cmd_plugins(int argc, char **argv);
-
 #endif

@@ -1,5 +1,6 @@
 /* cmd_evaluate.c -- `chicane evaluate MODEL`: DeepRacer-style evaluation laps, text or JSON. */
 #include "cli.h"
+#include "commands.h"
 #include "evaluate.h"
 
 #include <cjson/cJSON.h>
@@ -141,6 +142,9 @@ static void ch__record(ch_session *s, const char *model, const char *track, cons
   if (ch_catalog_add_evaluation(s->cat, &e, &err) != CH_OK)
     fprintf(stderr, "chicane: warning: evaluation not recorded: %s\n", err.message);
 }
+
+const char ch_cmd_evaluate_summary[] =
+    "evaluate MODEL\tdrive a trained model round a track: laps, lap times, off-tracks";
 
 int ch_cmd_evaluate(int argc, char **argv) {
   ch__eval_args a;

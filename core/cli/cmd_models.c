@@ -1,5 +1,6 @@
 /* cmd_models.c -- `chicane models [show NAME]`: the catalog's models and their checkpoints. */
 #include "cli.h"
+#include "commands.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -171,6 +172,9 @@ static int ch__show(ch_session *s, const char *name, int json) {
   cJSON_Delete(o);
   return 0;
 }
+
+const char ch_cmd_models_summary[] =
+    "models [show NAME]\tlist the models in the catalog, or show one";
 
 int ch_cmd_models(int argc, char **argv) {
   ch_cli cli;

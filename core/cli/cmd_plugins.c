@@ -1,5 +1,6 @@
 /* cmd_plugins.c -- `chicane plugins`: every plugin on the search path, or why it failed to load. */
 #include "cli.h"
+#include "commands.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -42,6 +43,8 @@ static void ch__print(const ch_plugin_entry_info *i, void *user) {
            i->error->message);
   }
 }
+
+const char ch_cmd_plugins_summary[] = "plugins\tlist the plugins found on the search path";
 
 int ch_cmd_plugins(int argc, char **argv) {
   ch_cli cli; /* --home and friends are accepted for uniformity; plugins do not live there */

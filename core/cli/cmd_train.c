@@ -1,5 +1,6 @@
 /* cmd_train.c -- `chicane train SCRIPT`: run a training script to a stop condition. */
 #include "cli.h"
+#include "commands.h"
 #include "log.h"
 #include "trainer.h"
 
@@ -72,6 +73,8 @@ static int ch__load_config(const ch__train_args *a, ch_train_config *cfg) {
   if (ch_config_validate(cfg, &err) != CH_OK) return ch_cli_fail(err.message);
   return 0;
 }
+
+const char ch_cmd_train_summary[] = "train SCRIPT\ttrain a model as the Lua training script says";
 
 int ch_cmd_train(int argc, char **argv) {
   ch__train_args a;
