@@ -5,33 +5,49 @@
 **
 **   Network plugin "mlp" (network_mlp.so). Config is a JSON object; unknown keys are an error.
 **
-**   key          type           default   meaning
-**   input_size   int            required  floats per sample in, 1..1048576
-**   num_actions  int            required  policy logits per sample (= policy_size), 1..65536
-**   hidden       array of int   [64, 64]  widths of the hidden layers: 0..8 layers, each
-**                                         1..4096; [] makes both heads linear in the input
-**   activation   string         "tanh"    "tanh" or "relu", applied after every hidden layer
-**   shared       bool           false     false: two trunks of hidden layers, one feeding the
-**                                         policy head and one the value head (CleanRL, SB3);
-**                                         true: one trunk feeding both heads
-**   seed         int            1         seed of the initial weights, |seed| <= 2^53
+**   key           type          default        meaning
+**   input_size    int           required       floats per sample in, 1..1048576
+**   num_actions   int           required       categorical: logits per sample (= policy_size);
+**                                              gaussian: action dimensions D; 1..65536
+**   head          string        "categorical"  "categorical": policy_size = num_actions
+**                                              logits; "gaussian": policy_size = 2 * D, per
+**                                              sample the means then the log stds (below)
+**   log_std_init  number        -0.5           gaussian only: the initial log standard
+**                                              deviation of every action dimension, -20..2
+**   hidden        array of int  [64, 64]       widths of the hidden layers: 0..8 layers, each
+**                                              1..4096; [] makes both heads linear in the input
+**   activation    string        "tanh"         "tanh" or "relu", applied after every hidden
+**                                              layer
+**   shared        bool          false          false: two trunks of hidden layers, one feeding
+**                                              the policy head and one the value head (CleanRL,
+**                                              SB3); true: one trunk feeding both heads
+**   seed          int           1              seed of the initial weights, |seed| <= 2^53
 **
 **   Layers: a hidden layer computes act(x W^T + b); the heads are linear: the policy head
-**   gives num_actions logits, the value head one float. tanh is a rational approximation
-**   within 3e-7 of the true function (Eigen's), its derivative taken as 1 - y^2.
+**   gives num_actions logits (or means), the value head one float. tanh is a rational
+**   approximation within 3e-7 of the true function (Eigen's), its derivative taken as 1 - y^2.
+**
+**   Gaussian head (continuous actions, as CleanRL's and SB3's PPO): the outputs of a sample
+**   are [mean_1..mean_D, log_std_1..log_std_D]; the means come from the linear policy head,
+**   log_std is a parameter vector independent of the input (the same in every row). backward
+**   takes its gradient from the dpolicy entries of the log std outputs, summed over the batch.
+**   The default -0.5 (std 0.61, Spinning Up's choice) suits actions scaled to [-1, 1]; SB3 and
+**   CleanRL start at 0.
 **
 **   Initialisation: orthogonal, as torch.nn.init.orthogonal_ (QR of a Gaussian matrix, signs
 **   fixed so that R has a positive diagonal), gain sqrt(2) for hidden layers, 0.01 for the
-**   policy head, 1 for the value head; biases 0. The Gaussian numbers come from splitmix64 and
-**   Box-Muller seeded with `seed`, one stream over the layers in parameter order, so a seed
-**   gives the same weights in every process.
+**   policy head, 1 for the value head; biases 0; log std log_std_init. The Gaussian numbers
+**   come from splitmix64 and Box-Muller seeded with `seed`, one stream over the layers in
+**   parameter order, so a seed gives the same weights in every process.
 **
 **   Parameter order (get_params, set_params, get_grads and the blob): layer after layer, each
 **   as its weights W (out x in, row-major, like torch.nn.Linear.weight) then its biases b:
 **     shared false: policy trunk layers, policy head, value trunk layers, value head
 **     shared true:  trunk layers, policy head, value head
+**   then, with the Gaussian head only, the D log stds last of all.
 **   e.g. input 5, hidden [7, 6], 4 actions, separate: W 7x5, b 7; W 6x7, b 6; policy head
-**   W 4x6, b 4; the same trunk again; value head W 1x6, b 1: 2 * (42 + 48) + 28 + 7 = 215.
+**   W 4x6, b 4; the same trunk again; value head W 1x6, b 1: 2 * (42 + 48) + 28 + 7 = 215;
+**   the same with "head": "gaussian" adds 4 log stds at 215..218: 219.
 **
 **   forward: batch >= 1; the work buffers grow to the largest batch seen and are then reused.
 **   A NULL policy or value skips that head and, with separate trunks, its trunk.
@@ -43,13 +59,14 @@
 **   max_grad_norm > 0, the gradients enter the step scaled by min(1, max_grad_norm / (norm +
 **   1e-6)) where norm is their global L2 norm (torch.nn.utils.clip_grad_norm_); the
 **   accumulator keeps the unscaled sums. A non-finite norm is refused with CH_ERANGE and
-**   nothing changes.
+**   nothing changes. The log stds are parameters like the others.
 **
-**   Blob (save/load), little-endian: "CHMLP001", u32 format version (1), u32 input_size,
-**   u32 num_actions, u32 activation (0 tanh, 1 relu), u32 shared (0/1), u32 number of hidden
-**   layers, u32 width of each, u64 param count, f32 params, u64 Adam step count, f32 Adam m,
-**   f32 Adam v (param count each), u32 zlib CRC-32 of every byte before it. The gradient
-**   accumulator is not saved; load leaves it as it is.
+**   Blob (save/load), little-endian: "CHMLP001", u32 format version (2), u32 input_size,
+**   u32 num_actions, u32 activation (0 tanh, 1 relu), u32 shared (0/1), u32 head (0
+**   categorical, 1 gaussian), u32 number of hidden layers, u32 width of each, u64 param count,
+**   f32 params, u64 Adam step count, f32 Adam m, f32 Adam v (param count each), u32 zlib CRC-32
+**   of every byte before it. Version 1 blobs (no head field: categorical) still load. The
+**   gradient accumulator is not saved; load leaves it as it is.
 */
 
 #include "mlp.h"

@@ -2,6 +2,8 @@
 #ifndef CH_MLP_H
 #define CH_MLP_H
 
+#include "netcommon.h"
+
 #include <chicane/plugin.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,18 +21,13 @@ enum { CH_MLP_POLICY = 0, CH_MLP_VALUE = 1 };
 /* Everything that decides the parameter layout; two networks with equal arch can swap blobs. */
 typedef struct ch_mlp_arch {
   uint32_t input_size;
-  uint32_t num_actions;
+  uint32_t num_actions; /* logits, or action dimensions of the Gaussian head */
   uint32_t num_hidden;
   uint32_t hidden[CH_MLP_MAX_HIDDEN];
   uint32_t activation; /* CH_MLP_TANH or CH_MLP_RELU */
   uint32_t shared;     /* 1: one trunk feeds both heads */
+  uint32_t head;       /* CH_NET_CATEGORICAL or CH_NET_GAUSSIAN */
 } ch_mlp_arch;
-
-typedef struct ch_mlp_layer {
-  uint32_t in, out;
-  uint64_t w, b; /* offsets in the flat params of W (out x in, row-major) and of b (out) */
-  double gain;   /* of the orthogonal initialisation */
-} ch_mlp_layer;
 
 /* A run of consecutive hidden layers; count 0 means the head reads the input itself. */
 typedef struct ch_mlp_trunk {
@@ -41,9 +38,11 @@ typedef struct ch_mlp {
   ch_mlp_arch arch;
   const ch_host_api *host;
   uint32_t num_layers;
-  ch_mlp_layer layer[CH_MLP_MAX_LAYERS];
-  ch_mlp_trunk trunk[2]; /* indexed by CH_MLP_POLICY / CH_MLP_VALUE; equal when shared */
-  uint32_t head[2];      /* layer index of each head */
+  ch_net_dense layer[CH_MLP_MAX_LAYERS];
+  ch_mlp_trunk trunk[2];   /* indexed by CH_MLP_POLICY / CH_MLP_VALUE; equal when shared */
+  uint32_t head_layer[2];  /* layer index of each head */
+  uint32_t policy_size;    /* floats per sample out of the policy head */
+  uint64_t log_std;        /* offset of the Gaussian head's log std (num_actions floats) */
   uint64_t num_params;
   /* One allocation of 4 * num_params floats, in this order. */
   float *params, *grads, *adam_m, *adam_v;
@@ -62,7 +61,7 @@ typedef struct ch_mlp {
   int have[2];
 } ch_mlp;
 
-/* Parameters of an architecture (weights and biases of every layer). */
+/* Parameters of an architecture (weights and biases of every layer, the log std). */
 uint64_t ch__mlp_param_count(const ch_mlp_arch *a);
 
 /* "input 5, 4 actions, hidden [7,6], tanh, separate trunks" into buf. */
@@ -71,8 +70,8 @@ void ch__mlp_arch_describe(const ch_mlp_arch *a, char *buf, size_t size);
 /* Forget the cached forward: the parameters it was computed with have changed. */
 void ch__mlp_invalidate(ch_mlp *n);
 
-/* Orthogonal weights and zero biases, a pure function of the architecture and seed. */
-int ch__mlp_init_params(ch_mlp *n, uint64_t seed, ch_error *err);
+/* Orthogonal weights, zero biases and log std log_std_init, a pure function of arch and seed. */
+int ch__mlp_init_params(ch_mlp *n, uint64_t seed, double log_std_init, ch_error *err);
 
 int ch__mlp_save(ch_mlp *n, void **blob, size_t *len, ch_error *err);
 int ch__mlp_load(ch_mlp *n, const void *blob, size_t len, ch_error *err);

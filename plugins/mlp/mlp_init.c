@@ -2,101 +2,17 @@
 #include "mlp.h"
 
 #include <chicane/plugin_util.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
-/* LAPACK as OpenBLAS bundles it. The openblas packages install no lapack.h, so the two
-** routines are declared here: Fortran calling convention, LP64 integers. */
-extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau,
-                    double *work, const int *lwork, int *info);
-extern void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda,
-                    const double *tau, double *work, const int *lwork, int *info);
-
-/* splitmix64 feeding Box-Muller: tiny, seedable with any 64-bit value, the same everywhere. */
-typedef struct gauss_rng {
-  uint64_t state;
-  int has_spare;
-  double spare;
-} gauss_rng;
-
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1]: never 0, so the logarithm below stays finite. */
-static double uniform_open0(uint64_t *state) {
-  return (double)((splitmix64(state) >> 11) + 1) * 0x1.0p-53;
-}
-
-static double gauss(gauss_rng *r) {
-  if (r->has_spare) {
-    r->has_spare = 0;
-    return r->spare;
-  }
-  double radius = sqrt(-2.0 * log(uniform_open0(&r->state)));
-  double angle = 6.283185307179586 * uniform_open0(&r->state);
-  r->spare = radius * sin(angle);
-  r->has_spare = 1;
-  return radius * cos(angle);
-}
-
-/* Orthonormalise the columns of the column-major m x k matrix a (m >= k) in place and store
-** sign(R[j][j]) in sign[j], so that Q * diag(sign) is the unique QR factor with R's diagonal
-** positive, the distribution torch.nn.init.orthogonal_ draws from. */
-static int qr_q(double *a, int m, int k, double *sign, ch_error *err) {
-  int info = 0, lwork = -1;
-  double query[2] = {0, 0};
-  double *tau = malloc((size_t)k * sizeof *tau);
-  if (!tau) return ch_error_set(err, CH_ENOMEM, "mlp init: out of memory");
-  dgeqrf_(&m, &k, a, &m, tau, &query[0], &lwork, &info);
-  if (!info) dorgqr_(&m, &k, &k, a, &m, tau, &query[1], &lwork, &info);
-  lwork = (int)fmax(fmax(query[0], query[1]), (double)k);
-  double *work = info ? NULL : malloc((size_t)lwork * sizeof *work);
-  if (!info && work) {
-    dgeqrf_(&m, &k, a, &m, tau, work, &lwork, &info);
-    for (int j = 0; j < k; j++) sign[j] = a[j + (size_t)j * m] < 0.0 ? -1.0 : 1.0;
-    if (!info) dorgqr_(&m, &k, &k, a, &m, tau, work, &lwork, &info);
-  }
-  free(tau);
-  free(work);
-  if (info)
-    return ch_error_set(err, CH_EINVAL, "mlp init: LAPACK QR of a %d x %d matrix failed (info %d)",
-                        m, k, info);
-  return work ? CH_OK : ch_error_set(err, CH_ENOMEM, "mlp init: out of memory");
-}
-
-/* W (out x in) = gain * an orthogonal matrix: orthonormal columns when out >= in, else rows. */
-static int orthogonal(ch_mlp *n, const ch_mlp_layer *L, gauss_rng *r, ch_error *err) {
-  int tall = L->out >= L->in;
-  int m = (int)(tall ? L->out : L->in), k = (int)(tall ? L->in : L->out);
-  double *a = malloc(((size_t)m * k + (size_t)k) * sizeof *a);
-  if (!a)
-    return ch_error_set(err, CH_ENOMEM, "mlp init: out of memory for a %u x %u layer", L->out,
-                        L->in);
-  double *sign = a + (size_t)m * k;
-  for (size_t i = 0; i < (size_t)m * k; i++) a[i] = gauss(r);
-  int rc = qr_q(a, m, k, sign, err);
-  float *w = n->params + L->w;
-  for (uint32_t row = 0; rc == CH_OK && row < L->out; row++)
-    for (uint32_t col = 0; col < L->in; col++) {
-      size_t i = tall ? row + (size_t)col * m : col + (size_t)row * m;
-      w[(size_t)row * L->in + col] = (float)(L->gain * sign[tall ? col : row] * a[i]);
-    }
-  free(a);
-  return rc;
-}
-
-int ch__mlp_init_params(ch_mlp *n, uint64_t seed, ch_error *err) {
-  gauss_rng r = {seed, 0, 0.0};
+int ch__mlp_init_params(ch_mlp *n, uint64_t seed, double log_std_init, ch_error *err) {
+  ch_net_rng r;
+  ch__net_rng_seed(&r, seed);
   for (uint32_t i = 0; i < n->num_layers; i++) {
-    const ch_mlp_layer *L = &n->layer[i];
-    int rc = orthogonal(n, L, &r, err);
+    const ch_net_dense *L = &n->layer[i];
+    int rc = ch__net_orthogonal("mlp", n->params + L->w, L->out, L->in, L->gain, &r, err);
     if (rc) return rc;
     memset(n->params + L->b, 0, L->out * sizeof *n->params);
   }
+  if (n->arch.head == CH_NET_GAUSSIAN)
+    for (uint32_t j = 0; j < n->arch.num_actions; j++) n->params[n->log_std + j] = (float)log_std_init;
   return CH_OK;
 }
