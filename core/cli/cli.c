@@ -35,7 +35,7 @@ int ch_cli_common_option(ch_cli *cli, int opt, const char *arg) {
 
 int ch_cli_open_session(const ch_cli *cli, ch_session *s) {
   ch_error err = {0, ""};
-  if (ch_session_open("local", cli->storage_root, cli->catalog, s, &err) != CH_OK)
+  if (ch_session_open_spec(cli->storage_root, cli->catalog, s, &err) != CH_OK)
     return ch_cli_fail(err.message);
   return 0;
 }

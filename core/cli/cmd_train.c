@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char train_usage[] =
     "usage: chicane train SCRIPT [options]\n"
@@ -19,12 +20,19 @@ static const char train_usage[] =
     "  --name NAME        train under this model name instead of the script's\n"
     "  --replace          if the model exists, delete it (catalog rows and stored objects) first\n"
     "  --max-seconds S    stop after S seconds of wall time (overrides stop.max_seconds)\n"
-    "  --quiet            no per-iteration lines\n" CH_CLI_COMMON_HELP;
+    "  --quiet            no per-iteration lines\n"
+    "  --resume           continue the model from its latest checkpoint (weights, optimizer,\n"
+    "                     counters) instead of refusing an existing name\n"
+    "  --buffer URL       redis://[:password@]host:port[/db]: train with worker processes\n"
+    "                     (`chicane worker`, on any machine) that meet the trainer there\n"
+    "  --workers N        start N worker processes on this machine (needs "
+    "--buffer)\n" CH_CLI_COMMON_HELP;
 
 typedef struct ch__train_args {
   ch_cli cli;
   const char *script, *name;
-  int replace, quiet;
+  int replace, quiet, resume, workers;
+  const char *buffer;
   double max_seconds;
 } ch__train_args;
 
@@ -33,6 +41,9 @@ static int ch__parse(int argc, char **argv, ch__train_args *a) {
                                        {"replace", no_argument, NULL, 'r'},
                                        {"max-seconds", required_argument, NULL, 'm'},
                                        {"quiet", no_argument, NULL, 'q'},
+                                       {"resume", no_argument, NULL, 'R'},
+                                       {"buffer", required_argument, NULL, 'b'},
+                                       {"workers", required_argument, NULL, 'w'},
                                        CH_CLI_COMMON_OPTIONS,
                                        {NULL, 0, NULL, 0}};
   int c;
@@ -47,6 +58,17 @@ static int ch__parse(int argc, char **argv, ch__train_args *a) {
       break;
     case 'q':
       a->quiet = 1;
+      break;
+    case 'R':
+      a->resume = 1;
+      break;
+    case 'b':
+      a->buffer = optarg;
+      break;
+    case 'w':
+      a->workers = atoi(optarg);
+      if (a->workers < 1 || a->workers > 64)
+        return ch_cli_usage_error("train", "--workers needs a number in 1..64");
       break;
     case 'm':
       a->max_seconds = strtod(optarg, NULL);
@@ -93,7 +115,17 @@ int ch_cmd_train(int argc, char **argv) {
          cfg->model, cfg->track, cfg->reward, cfg->num_actions, cfg->workers, cfg->cars_per_worker,
          a.cli.storage_root, a.cli.catalog);
   fflush(stdout);
-  ch_train_options o = {"local", a.cli.storage_root, a.cli.catalog, a.replace, a.quiet};
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = 0;
+  ch_train_options o = {.storage_root = a.cli.storage_root,
+                        .catalog_path = a.cli.catalog,
+                        .replace = a.replace,
+                        .quiet = a.quiet,
+                        .buffer = a.buffer,
+                        .worker_processes = a.workers,
+                        .worker_command = exe[0] ? exe : NULL,
+                        .resume = a.resume};
   ch_train_summary sum;
   ch_error err = {0, ""};
   rc = ch_train(cfg, &o, &sum, &err);

@@ -6,6 +6,7 @@
 #include <chicane/plugin_util.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,7 +30,8 @@ int ch_plugin_kind_from_name(const char *name) {
   return 0;
 }
 
-/* The smallest vtable of each kind that this core accepts: ABI 1's. */
+/* The smallest vtable of each kind that this core accepts: members appended later are optional
+** and checked where they are used. */
 static size_t ch__min_vtable_size(int kind) {
   switch (kind) {
   case CH_PLUGIN_ENV:
@@ -37,7 +39,7 @@ static size_t ch__min_vtable_size(int kind) {
   case CH_PLUGIN_NETWORK:
     return sizeof(ch_network_vtable);
   case CH_PLUGIN_BUFFER:
-    return sizeof(ch_buffer_vtable);
+    return offsetof(ch_buffer_vtable, meta_set);
   case CH_PLUGIN_STORAGE:
     return sizeof(ch_storage_vtable);
   default:

@@ -129,7 +129,7 @@ int ch_model_create(ch_session *s, const ch_train_config *c, const cJSON *networ
 int ch_model_save_checkpoint(ch_session *s, const char *model, const ch_checkpoint_info *info,
                              const void *blob, size_t len, ch_error *err) {
   char key[256], sha[65];
-  snprintf(key, sizeof key, "models/%s/checkpoints/%06lld.ckpt", model, (long long)info->iteration);
+  ch_model_checkpoint_key(model, info->iteration, key, sizeof key);
   ch_sha256_hex(blob, len, sha);
   int rc = s->st->put(s->st_h, key, blob, len, err);
   if (rc != CH_OK) return rc;
@@ -148,6 +148,10 @@ int ch_model_save_checkpoint(ch_session *s, const char *model, const ch_checkpoi
   row.sha256 = sha;
   row.created = (int64_t)time(NULL);
   return ch_catalog_add_checkpoint(s->cat, &row, err);
+}
+
+void ch_model_checkpoint_key(const char *model, int64_t iteration, char *out, size_t cap) {
+  snprintf(out, cap, "models/%s/checkpoints/%06lld.ckpt", model, (long long)iteration);
 }
 
 static int ch__load_blob(ch_session *s, ch_loaded_model *m, const ch_checkpoint_info *ck,

@@ -24,6 +24,9 @@ int ch_model_create(ch_session *s, const ch_train_config *c, const cJSON *networ
 int ch_model_save_checkpoint(ch_session *s, const char *model, const ch_checkpoint_info *info,
                              const void *blob, size_t len, ch_error *err);
 
+/* The storage key of a checkpoint: models/NAME/checkpoints/NNNNNN.ckpt. */
+void ch_model_checkpoint_key(const char *model, int64_t iteration, char *out, size_t cap);
+
 /* A model loaded for acting. */
 typedef struct ch_loaded_model {
   ch_model_info info;

@@ -2,6 +2,7 @@
 #include "rollout.h"
 
 #include "log.h"
+#include "obs.h"
 #include "ppo.h"
 #include "reward.h"
 #include "rng.h"
@@ -16,30 +17,35 @@
 
 typedef struct ch__worker {
   ch_rollout *r;
-  int id;
+  uint32_t id;
   pthread_t thread;
   int started_thread;
   ch_env env;
   ch_net net;
   ch_reward **reward; /* one Lua state per car: a script's globals belong to one episode stream */
-  int K, O, A, T;
-  float *obs, *logits, *values, *steer, *speed;
-  uint8_t *active;
+  double *waypoints;
+  /* cars, vector obs floats, image bytes, network input floats, policy outputs, action floats,
+  ** segment steps */
+  int K, O, I, IN, A, AS, T;
+  float *obs, *input, *policy, *values, *steer, *speed;
+  uint8_t *image, *active;
   int32_t *status;
   ch_env_params *params;
   /* per-car segment under construction: K rows of T steps */
-  float *seg_obs, *seg_rew, *seg_logp, *seg_val;
-  int32_t *seg_act;
+  float *seg_obs, *seg_act, *seg_rew, *seg_logp, *seg_val, *seg_trace;
+  uint8_t *seg_img;
   int *seg_len;
+  uint32_t *seg_seq;
   uint64_t *episode_id;
   double *ep_reward;
   uint64_t episodes_begun;
-  /* cars whose segment waits for a bootstrap value */
-  float *boot_obs, *boot_val;
+  /* cars whose segment waits for a bootstrap value: their network input */
+  float *boot_input, *boot_val;
   int *boot_car, *boot_end;
   unsigned char *scratch;
   size_t scratch_cap;
   uint64_t rng;
+  uint64_t version;
   int random_actions;
   int quota;
 } ch__worker;
@@ -48,10 +54,13 @@ struct ch_rollout {
   const ch_train_config *cfg;
   ch_buffer *buffer;
   int nworkers;
+  int alternate_direction;
+  double start_offset;
   ch__worker *workers;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   uint64_t version;
+  uint64_t round; /* bumped by every publish, so a repeated version runs again */
   int have_policy;
   float *params;
   uint64_t param_count;
@@ -61,6 +70,7 @@ struct ch_rollout {
   atomic_int failed;
   ch_error error;
   atomic_llong start_counter;
+  atomic_llong episodes_done;
 };
 
 static void ch__fail(ch_rollout *r, const ch_error *e) {
@@ -79,10 +89,13 @@ static void *ch__alloc_zero(size_t n, size_t size, int *ok) {
 }
 
 static int ch__worker_buffers(ch__worker *w) {
-  size_t K = (size_t)w->K, O = (size_t)w->O, T = (size_t)w->T;
+  size_t K = (size_t)w->K, O = (size_t)w->O, I = (size_t)w->I, T = (size_t)w->T;
+  size_t IN = (size_t)w->IN, AS = (size_t)w->AS;
   int ok = 1;
   w->obs = ch__alloc_zero(K * O, sizeof(float), &ok);
-  w->logits = ch__alloc_zero(K * w->A, sizeof(float), &ok);
+  w->image = ch__alloc_zero(K * I, 1, &ok);
+  w->input = I ? ch__alloc_zero(K * IN, sizeof(float), &ok) : w->obs;
+  w->policy = ch__alloc_zero(K * (size_t)w->A, sizeof(float), &ok);
   w->values = ch__alloc_zero(K, sizeof(float), &ok);
   w->steer = ch__alloc_zero(K, sizeof(float), &ok);
   w->speed = ch__alloc_zero(K, sizeof(float), &ok);
@@ -90,27 +103,37 @@ static int ch__worker_buffers(ch__worker *w) {
   w->status = ch__alloc_zero(K, sizeof(int32_t), &ok);
   w->params = ch__alloc_zero(K, sizeof(ch_env_params), &ok);
   w->seg_obs = ch__alloc_zero(K * T * O, sizeof(float), &ok);
+  w->seg_img = ch__alloc_zero(K * T * I, 1, &ok);
+  w->seg_act = ch__alloc_zero(K * T * AS, sizeof(float), &ok);
   w->seg_rew = ch__alloc_zero(K * T, sizeof(float), &ok);
   w->seg_logp = ch__alloc_zero(K * T, sizeof(float), &ok);
   w->seg_val = ch__alloc_zero(K * T, sizeof(float), &ok);
-  w->seg_act = ch__alloc_zero(K * T, sizeof(int32_t), &ok);
+  w->seg_trace = ch__alloc_zero(K * T * CH_TRACE_FLOATS, sizeof(float), &ok);
   w->seg_len = ch__alloc_zero(K, sizeof(int), &ok);
+  w->seg_seq = ch__alloc_zero(K, sizeof(uint32_t), &ok);
   w->episode_id = ch__alloc_zero(K, sizeof(uint64_t), &ok);
   w->ep_reward = ch__alloc_zero(K, sizeof(double), &ok);
-  w->boot_obs = ch__alloc_zero(K * O, sizeof(float), &ok);
+  w->boot_input = ch__alloc_zero(K * IN, sizeof(float), &ok);
   w->boot_val = ch__alloc_zero(K, sizeof(float), &ok);
   w->boot_car = ch__alloc_zero(K, sizeof(int), &ok);
   w->boot_end = ch__alloc_zero(K, sizeof(int), &ok);
-  w->scratch_cap = 64 + T * (O + 4) * 4 + 64;
+  ch_segment biggest = {.num_steps = (uint32_t)T,
+                        .obs_size = (uint32_t)O,
+                        .image_size = (uint32_t)I,
+                        .action_size = (uint32_t)AS};
+  w->scratch_cap = ch_segment_encoded_size(&biggest);
   w->scratch = ch__alloc_zero(w->scratch_cap, 1, &ok);
   return ok ? CH_OK : CH_ENOMEM;
 }
 
 static void ch__worker_free(ch__worker *w) {
-  void *bufs[] = {w->obs,      w->logits,   w->values,     w->steer,     w->speed,    w->active,
-                  w->status,   w->params,   w->seg_obs,    w->seg_rew,   w->seg_logp, w->seg_val,
-                  w->seg_act,  w->seg_len,  w->episode_id, w->ep_reward, w->boot_obs, w->boot_val,
-                  w->boot_car, w->boot_end, w->scratch};
+  void *bufs[] = {w->obs,        w->image,    w->policy,   w->values,     w->steer,
+                  w->speed,      w->active,   w->status,   w->params,     w->seg_obs,
+                  w->seg_img,    w->seg_act,  w->seg_rew,  w->seg_logp,   w->seg_val,
+                  w->seg_trace,  w->seg_len,  w->seg_seq,  w->episode_id, w->ep_reward,
+                  w->boot_input, w->boot_val, w->boot_car, w->boot_end,   w->scratch,
+                  w->waypoints};
+  if (w->input != w->obs) free(w->input);
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   for (int k = 0; w->reward && k < w->K; k++) ch_reward_close(w->reward[k]);
   free(w->reward);
@@ -118,50 +141,91 @@ static void ch__worker_free(ch__worker *w) {
   ch_env_destroy(&w->env);
 }
 
-static int ch__worker_init(ch__worker *w, const ch_rollout_setup *s, ch_error *err) {
-  int rc = ch_env_create(s->env_plugin, s->env_json, &w->env, err);
+/* Each car's reward state sees the centre line of this worker's own track. */
+static int ch__open_rewards(ch__worker *w, const ch_train_config *cfg, ch_error *err) {
+  uint32_t n = w->env.spec.num_waypoints;
+  w->waypoints = calloc((size_t)n * 2 + 2, sizeof(double));
+  w->reward = calloc((size_t)w->K, sizeof *w->reward);
+  if (!w->waypoints || !w->reward) return ch_error_set(err, CH_ENOMEM, "worker: out of memory");
+  int got = w->env.vt->waypoints(w->env.h, w->waypoints, n);
+  if (got < 0) return ch_error_set(err, got, "worker %u: env cannot list its waypoints", w->id);
+  ch_reward_options ro = {w->waypoints, (uint32_t)got, 0, 0};
+  int rc = CH_OK;
+  for (int k = 0; rc == CH_OK && k < w->K; k++)
+    rc = ch_reward_open(cfg->reward, &ro, &w->reward[k], err);
+  return rc;
+}
+
+static int ch__worker_init(ch__worker *w, const ch_rollout_setup *s, int index, ch_error *err) {
+  const char *env_json = s->env_json[index % s->num_env_json];
+  int rc = ch_env_create(s->env_plugin, env_json, &w->env, err);
   if (rc == CH_OK) rc = ch_net_create(s->net_plugin, s->net_json, &w->net, err);
   if (rc != CH_OK) return rc;
-  w->K = (int)w->env.spec.num_cars;
-  w->O = (int)w->env.spec.obs_size;
-  w->A = s->cfg->num_actions;
+  const ch_env_spec *sp = &w->env.spec;
+  w->K = (int)sp->num_cars;
+  w->O = (int)sp->obs_size;
+  w->I = (int)(sp->image_width * sp->image_height * sp->image_channels);
+  w->IN = w->I + w->O;
+  w->A = (int)w->net.spec.policy_size;
+  w->AS = 1;
   w->T = s->cfg->segment_steps;
   w->rng = s->cfg->seed * 1000003u + (uint64_t)w->id;
-  w->reward = calloc((size_t)w->K, sizeof *w->reward);
-  if (!w->reward || ch__worker_buffers(w) != CH_OK)
-    return ch_error_set(err, CH_ENOMEM, "worker: out of memory");
-  ch_reward_options ro = {s->waypoints, s->num_waypoints, 0, 0};
-  for (int k = 0; rc == CH_OK && k < w->K; k++)
-    rc = ch_reward_open(s->cfg->reward, &ro, &w->reward[k], err);
-  return rc;
+  if (w->net.spec.input_size != (uint32_t)w->IN)
+    return ch_error_set(err, CH_EPLUGIN, "worker %u: network takes %u inputs, the env gives %d",
+                        w->id, w->net.spec.input_size, w->IN);
+  if (ch__worker_buffers(w) != CH_OK) return ch_error_set(err, CH_ENOMEM, "worker: out of memory");
+  return ch__open_rewards(w, s->cfg, err);
+}
+
+static void ch__make_input(ch__worker *w, int k) {
+  if (w->I)
+    ch_obs_input(w->obs + (size_t)k * w->O, (uint32_t)w->O, w->image + (size_t)k * w->I,
+                 (uint32_t)w->I, w->input + (size_t)k * w->IN);
 }
 
 static int ch__start_car(ch__worker *w, int k, ch_error *err) {
   ch_rollout *r = w->r;
   long long idx = atomic_fetch_add(&r->start_counter, 1);
   double frac = fmod((double)idx * r->cfg->start_advance, 1.0);
-  ch_env_reset start = {frac, 0.0, 0, 0, w->rng ^ (uint64_t)idx};
-  int rc = w->env.vt->reset(w->env.h, (uint32_t)k, &start, w->obs + (size_t)k * w->O, NULL,
-                            &w->params[k], err);
+  /* Alternating cars go the other way round, so both directions appear in every iteration. */
+  int reversed = r->alternate_direction && (idx & 1);
+  ch_env_reset start = {frac, r->start_offset, reversed, 0, w->rng ^ ((uint64_t)idx << 17)};
+  int rc = w->env.vt->reset(w->env.h, (uint32_t)k, &start, w->obs + (size_t)k * w->O,
+                            w->I ? w->image + (size_t)k * w->I : NULL, &w->params[k], err);
+  ch__make_input(w, k);
   w->active[k] = 1;
   w->seg_len[k] = 0;
+  w->seg_seq[k] = 0;
   w->ep_reward[k] = 0;
-  w->episode_id[k] = ((uint64_t)w->id << 40) | w->episodes_begun++;
+  w->episode_id[k] = w->episodes_begun++;
   return rc;
 }
 
 /* Encode car k's segment and push it to the buffer. */
 static int ch__push(ch__worker *w, int k, uint32_t flags, float bootstrap, ch_error *err) {
-  size_t T = (size_t)w->T, O = (size_t)w->O, base = (size_t)k * T;
+  size_t T = (size_t)w->T, base = (size_t)k * T;
   const ch_env_params *p = &w->params[k];
-  ch_segment seg = {w->r->version,      w->episode_id[k],
-                    (uint32_t)w->id,    (uint32_t)w->seg_len[k],
-                    (uint32_t)O,        flags,
-                    bootstrap,          p->episode_status,
-                    p->steps,           (float)w->ep_reward[k],
-                    (float)p->progress, w->seg_obs + base * O,
-                    w->seg_act + base,  w->seg_rew + base,
-                    w->seg_logp + base, w->seg_val + base};
+  ch_segment seg = {.policy_version = w->version,
+                    .episode_id = w->episode_id[k],
+                    .worker_id = w->id,
+                    .seq = w->seg_seq[k]++,
+                    .num_steps = (uint32_t)w->seg_len[k],
+                    .obs_size = (uint32_t)w->O,
+                    .image_size = (uint32_t)w->I,
+                    .action_size = (uint32_t)w->AS,
+                    .flags = flags | (w->random_actions ? CH_SEGMENT_RANDOM : 0),
+                    .bootstrap_value = bootstrap,
+                    .episode_status = p->episode_status,
+                    .episode_steps = p->steps,
+                    .episode_reward = (float)w->ep_reward[k],
+                    .episode_progress = (float)p->progress,
+                    .obs = w->seg_obs + base * (size_t)w->O,
+                    .image = w->seg_img + base * (size_t)w->I,
+                    .action = w->seg_act + base * (size_t)w->AS,
+                    .reward = w->seg_rew + base,
+                    .logp = w->seg_logp + base,
+                    .value = w->seg_val + base,
+                    .trace = w->seg_trace + base * CH_TRACE_FLOATS};
   size_t len = ch_segment_encoded_size(&seg);
   ch_segment_encode(&seg, w->scratch);
   w->seg_len[k] = 0;
@@ -170,7 +234,7 @@ static int ch__push(ch__worker *w, int k, uint32_t flags, float bootstrap, ch_er
 
 /* Choose every active car's action and record the decision in its segment. */
 static int ch__act(ch__worker *w, const ch_action *actions, ch_error *err) {
-  int rc = w->net.vt->forward(w->net.h, w->obs, (uint32_t)w->K, w->logits, w->values, err);
+  int rc = w->net.vt->forward(w->net.h, w->input, (uint32_t)w->K, w->policy, w->values, err);
   for (int k = 0; rc == CH_OK && k < w->K; k++) {
     if (!w->active[k]) continue;
     float logp;
@@ -179,11 +243,12 @@ static int ch__act(ch__worker *w, const ch_action *actions, ch_error *err) {
       a = (int)(ch_rng_next(&w->rng) % (uint64_t)w->A);
       logp = (float)-log((double)w->A);
     } else {
-      a = ch_policy_sample(w->logits + (size_t)k * w->A, w->A, ch_rng_uniform(&w->rng), &logp);
+      a = ch_policy_sample(w->policy + (size_t)k * w->A, w->A, ch_rng_uniform(&w->rng), &logp);
     }
     size_t i = (size_t)k * w->T + (size_t)w->seg_len[k]++;
     memcpy(w->seg_obs + i * w->O, w->obs + (size_t)k * w->O, sizeof(float) * (size_t)w->O);
-    w->seg_act[i] = a;
+    if (w->I) memcpy(w->seg_img + i * w->I, w->image + (size_t)k * w->I, (size_t)w->I);
+    w->seg_act[i * w->AS] = (float)a;
     w->seg_logp[i] = logp;
     w->seg_val[i] = w->values[k];
     w->steer[k] = (float)actions[a].steering_angle;
@@ -195,11 +260,26 @@ static int ch__act(ch__worker *w, const ch_action *actions, ch_error *err) {
 /* Forward the queued bootstrap states at once and push their segments. */
 static int ch__flush_bootstraps(ch__worker *w, int n, ch_error *err) {
   if (n == 0) return CH_OK;
-  int rc = w->net.vt->forward(w->net.h, w->boot_obs, (uint32_t)n, NULL, w->boot_val, err);
+  int rc = w->net.vt->forward(w->net.h, w->boot_input, (uint32_t)n, NULL, w->boot_val, err);
   for (int i = 0; rc == CH_OK && i < n; i++)
     rc = ch__push(w, w->boot_car[i], w->boot_end[i] ? CH_SEGMENT_EPISODE_END : 0, w->boot_val[i],
                   err);
   return rc;
+}
+
+/* The sim-trace columns of the step car k just took. */
+static void ch__trace(ch__worker *w, int k) {
+  const ch_env_params *p = &w->params[k];
+  float *t = w->seg_trace + ((size_t)k * w->T + (size_t)w->seg_len[k] - 1) * CH_TRACE_FLOATS;
+  t[CH_TRACE_X] = (float)p->x;
+  t[CH_TRACE_Y] = (float)p->y;
+  t[CH_TRACE_YAW] = (float)p->heading;
+  t[CH_TRACE_STEER] = (float)p->steering_angle;
+  t[CH_TRACE_THROTTLE] = (float)p->speed;
+  t[CH_TRACE_PROGRESS] = (float)p->progress;
+  t[CH_TRACE_WAYPOINT] = (float)p->closest_waypoints[1];
+  t[CH_TRACE_STATUS] = (float)w->status[k];
+  t[CH_TRACE_ON_TRACK] = (float)p->all_wheels_on_track;
 }
 
 /* After a step: rewards, episode ends and segment cuts. Returns episodes finished, or < 0. */
@@ -210,14 +290,16 @@ static int ch__after_step(ch__worker *w, ch_error *err) {
     double rew;
     rc = ch_reward_call(w->reward[k], &w->params[k], &rew, err);
     if (rc != CH_OK) break;
+    ch__make_input(w, k);
+    ch__trace(w, k);
     w->seg_rew[(size_t)k * w->T + (size_t)w->seg_len[k] - 1] = (float)rew;
     w->ep_reward[k] += rew;
     int ended = w->status[k] != CH_EPISODE_IN_PROGRESS;
     if (ended && w->status[k] != CH_EPISODE_TIME_UP) {
       rc = ch__push(w, k, CH_SEGMENT_EPISODE_END | CH_SEGMENT_TERMINAL, 0.0f, err);
     } else if (ended || w->seg_len[k] == w->T) {
-      memcpy(w->boot_obs + (size_t)nboot * w->O, w->obs + (size_t)k * w->O,
-             sizeof(float) * (size_t)w->O);
+      memcpy(w->boot_input + (size_t)nboot * w->IN, w->input + (size_t)k * w->IN,
+             sizeof(float) * (size_t)w->IN);
       w->boot_car[nboot] = k;
       w->boot_end[nboot++] = ended;
     }
@@ -239,11 +321,12 @@ static int ch__run_episodes(ch__worker *w, const ch_action *actions, ch_error *e
   while (rc == CH_OK && finished < w->quota && !atomic_load(&w->r->stop)) {
     rc = ch__act(w, actions, err);
     if (rc == CH_OK)
-      rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, NULL, w->params,
-                           w->status, err);
+      rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, w->I ? w->image : NULL,
+                           w->params, w->status, err);
     int n = rc == CH_OK ? ch__after_step(w, err) : rc;
     if (n < 0) return n;
     finished += n;
+    atomic_fetch_add(&w->r->episodes_done, n);
     for (int k = 0; rc == CH_OK && n > 0 && k < w->K && started < w->quota; k++)
       if (!w->active[k]) {
         rc = ch__start_car(w, k, err);
@@ -253,18 +336,19 @@ static int ch__run_episodes(ch__worker *w, const ch_action *actions, ch_error *e
   return rc;
 }
 
-/* Wait for a policy version newer than seen; returns 0 when told to stop. */
-static int ch__wait_policy(ch__worker *w, uint64_t *seen, int *have) {
+/* Wait for a policy round newer than seen; returns 0 when told to stop. */
+static int ch__wait_policy(ch__worker *w, uint64_t *seen) {
   ch_rollout *r = w->r;
   pthread_mutex_lock(&r->mu);
-  while (!atomic_load(&r->stop) && (!r->have_policy || (*have && r->version == *seen)))
+  while (!atomic_load(&r->stop) && (!r->have_policy || r->round == *seen))
     pthread_cond_wait(&r->cv, &r->mu);
   int go = !atomic_load(&r->stop);
   if (go) {
-    *seen = r->version;
-    *have = 1;
+    *seen = r->round;
+    w->version = r->version;
     w->random_actions = r->random_actions;
-    w->quota = r->episodes / r->nworkers + (w->id < r->episodes % r->nworkers);
+    int index = (int)(w - r->workers);
+    w->quota = r->episodes / r->nworkers + (index < r->episodes % r->nworkers);
     w->net.vt->set_params(w->net.h, r->params, r->param_count, NULL);
   }
   pthread_mutex_unlock(&r->mu);
@@ -274,8 +358,7 @@ static int ch__wait_policy(ch__worker *w, uint64_t *seen, int *have) {
 static void *ch__worker_main(void *arg) {
   ch__worker *w = arg;
   uint64_t seen = 0;
-  int have = 0;
-  while (ch__wait_policy(w, &seen, &have)) {
+  while (ch__wait_policy(w, &seen)) {
     ch_error e = {0, ""};
     if (ch__run_episodes(w, w->r->cfg->actions, &e) != CH_OK) {
       ch__fail(w->r, &e);
@@ -290,15 +373,17 @@ int ch_rollout_start(const ch_rollout_setup *s, ch_rollout **out, ch_error *err)
   if (!r) return ch_error_set(err, CH_ENOMEM, "rollout: out of memory");
   r->cfg = s->cfg;
   r->buffer = s->buffer;
-  r->nworkers = s->cfg->workers;
+  r->nworkers = s->threads > 0 ? s->threads : 1;
+  r->alternate_direction = s->alternate_direction;
+  r->start_offset = s->start_offset;
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
   r->workers = calloc((size_t)r->nworkers, sizeof *r->workers);
   int rc = r->workers ? CH_OK : ch_error_set(err, CH_ENOMEM, "rollout: out of memory");
   for (int i = 0; rc == CH_OK && i < r->nworkers; i++) {
     r->workers[i].r = r;
-    r->workers[i].id = i;
-    rc = ch__worker_init(&r->workers[i], s, err);
+    r->workers[i].id = s->worker_base + (uint32_t)i;
+    rc = ch__worker_init(&r->workers[i], s, i, err);
   }
   for (int i = 0; rc == CH_OK && i < r->nworkers; i++) {
     if (pthread_create(&r->workers[i].thread, NULL, ch__worker_main, &r->workers[i]) != 0)
@@ -322,8 +407,9 @@ void ch_rollout_publish(ch_rollout *r, uint64_t version, const float *params, ui
     r->params = malloc(sizeof(float) * count);
     r->param_count = r->params ? count : 0;
   }
-  if (r->params) memcpy(r->params, params, sizeof(float) * count);
+  if (r->params && count) memcpy(r->params, params, sizeof(float) * count);
   r->version = version;
+  r->round++;
   r->have_policy = 1;
   r->random_actions = random_actions;
   r->episodes = episodes;
@@ -339,6 +425,10 @@ int ch_rollout_failed(ch_rollout *r, ch_error *err) {
     pthread_mutex_unlock(&r->mu);
   }
   return code;
+}
+
+int64_t ch_rollout_episodes(ch_rollout *r) {
+  return atomic_load(&r->episodes_done);
 }
 
 void ch_rollout_stop(ch_rollout *r) {

@@ -5,6 +5,7 @@
 
 #include <chicane/plugin_util.h>
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,27 +56,67 @@ void ch_buffer_close(ch_buffer *b) {
   memset(b, 0, sizeof *b);
 }
 
+/* A spec that names a URL scheme: "redis://...", "s3://...". */
+static int ch__has_scheme(const char *spec, const char *scheme) {
+  size_t n = strlen(scheme);
+  return strncmp(spec, scheme, n) == 0 && strncmp(spec + n, "://", 3) == 0;
+}
+
+int ch_buffer_open_spec(const char *spec, const char *stream, const char *consumer, ch_buffer *out,
+                        ch_error *err) {
+  if (!spec || !*spec || strcmp(spec, "memory") == 0)
+    return ch_buffer_open("memory", "{}", out, err);
+  if (!ch__has_scheme(spec, "redis"))
+    return ch_error_set(err, CH_EINVAL,
+                        "buffer '%s': expected \"memory\" or redis://[:password@]host:port[/db]",
+                        spec);
+  cJSON *cfg = cJSON_CreateObject();
+  cJSON_AddStringToObject(cfg, "url", spec);
+  if (stream) cJSON_AddStringToObject(cfg, "stream", stream);
+  if (consumer) cJSON_AddStringToObject(cfg, "consumer", consumer);
+  char *json = cJSON_PrintUnformatted(cfg);
+  cJSON_Delete(cfg);
+  int rc = json ? ch_buffer_open("redis", json, out, err)
+                : ch_error_set(err, CH_ENOMEM, "out of memory");
+  cJSON_free(json);
+  return rc;
+}
+
+int ch_buffer_has_meta(const ch_buffer *b) {
+  size_t end = offsetof(ch_buffer_vtable, meta_get) + sizeof b->vt->meta_get;
+  return b->vt->header.struct_size >= end && b->vt->meta_set && b->vt->meta_get;
+}
+
 static int ch__open_storage(const char *storage, const char *root, ch_session *s, ch_error *err) {
   int rc = ch_plugin_find(CH_PLUGIN_STORAGE, storage, &s->storage_plugin, err);
   if (rc != CH_OK) return rc;
   s->st = (const ch_storage_vtable *)s->storage_plugin->header;
   cJSON *cfg = cJSON_CreateObject();
-  cJSON_AddStringToObject(cfg, "root", root);
+  cJSON_AddStringToObject(cfg, strcmp(storage, "local") == 0 ? "root" : "url", root);
   char *json = cJSON_PrintUnformatted(cfg);
   cJSON_Delete(cfg);
   rc = json ? s->st->open(json, ch_host(), &s->st_h, err)
             : ch_error_set(err, CH_ENOMEM, "out of memory");
   cJSON_free(json);
-  snprintf(s->storage_desc, sizeof s->storage_desc, "%s:%s", storage, root);
+  if (strcmp(storage, "local") == 0)
+    snprintf(s->storage_desc, sizeof s->storage_desc, "%s:%s", storage, root);
+  else
+    snprintf(s->storage_desc, sizeof s->storage_desc, "%s", root);
   return rc;
+}
+
+int ch_session_open_spec(const char *spec, const char *catalog_path, ch_session *s, ch_error *err) {
+  if (ch__has_scheme(spec, "s3")) return ch_session_open("s3", spec, catalog_path, s, err);
+  if (ch__has_scheme(spec, "file")) spec += strlen("file://");
+  return ch_session_open("local", spec, catalog_path, s, err);
 }
 
 int ch_session_open(const char *storage, const char *root, const char *catalog_path, ch_session *s,
                     ch_error *err) {
   memset(s, 0, sizeof *s);
-  snprintf(s->catalog_path, sizeof s->catalog_path, "%s", catalog_path);
+  snprintf(s->catalog_path, sizeof s->catalog_path, "%s", catalog_path ? catalog_path : "");
   int rc = ch__open_storage(storage, root, s, err);
-  if (rc == CH_OK) rc = ch_catalog_open(catalog_path, &s->cat, err);
+  if (rc == CH_OK && catalog_path) rc = ch_catalog_open(catalog_path, &s->cat, err);
   if (rc != CH_OK) ch_session_close(s);
   return rc;
 }

@@ -42,11 +42,21 @@ int ch_net_create(const ch_plugin *p, const char *config_json, ch_net *out, ch_e
 void ch_net_destroy(ch_net *n);
 
 int ch_buffer_open(const char *name, const char *config_json, ch_buffer *out, ch_error *err);
+/* spec: "memory" (or NULL/empty) for the in-process buffer, or redis://[:password@]host:port[/db]
+** with the stream key and consumer name given (NULL: the plugin's defaults). */
+int ch_buffer_open_spec(const char *spec, const char *stream, const char *consumer, ch_buffer *out,
+                        ch_error *err);
 void ch_buffer_close(ch_buffer *b);
+/* Whether the buffer plugin offers meta_set/meta_get (needed by distributed training). */
+int ch_buffer_has_meta(const ch_buffer *b);
 
-/* Open the storage plugin `storage` ("local") on root and the catalog file. */
+/* Open the storage plugin `storage` on root ("local": a directory; other plugins: their url)
+** and the catalog file (catalog_path NULL: storage only, as workers need). */
 int ch_session_open(const char *storage, const char *root, const char *catalog_path, ch_session *s,
                     ch_error *err);
+/* spec: s3://bucket[/prefix] (plugin s3), file://DIR or a plain DIR (plugin local). */
+int ch_session_open_spec(const char *spec, const char *catalog_path, ch_session *s,
+                         ch_error *err);
 void ch_session_close(ch_session *s);
 
 #endif

@@ -8,11 +8,18 @@
 #include <stdint.h>
 
 typedef struct ch_train_options {
-  const char *storage;      /* storage plugin name ("local") */
-  const char *storage_root; /* its root */
+  const char *storage;      /* storage plugin name ("local"), or NULL: storage_root is a spec */
+  const char *storage_root; /* its root (a directory), or a spec: DIR, file://DIR, s3://... */
   const char *catalog_path;
   int replace; /* start an existing model over */
   int quiet;   /* no progress lines */
+  /* Distributed training: buffer "memory" (NULL: in-process worker threads) or
+  ** redis://host:port; worker processes to start on this machine (0: external workers only);
+  ** the chicane executable they run (`EXE worker ...`). */
+  const char *buffer;
+  int worker_processes;
+  const char *worker_command;
+  int resume; /* continue an existing model from its latest checkpoint */
 } ch_train_options;
 
 /* What one iteration did; passed to the progress printer and stored as checkpoint metrics. */
@@ -25,7 +32,7 @@ typedef struct ch_iteration_stats {
   double mean_reward, mean_progress, completion_rate;
   double rollout_seconds, update_seconds, elapsed_seconds;
   double policy_loss, value_loss, entropy, approx_kl, clip_fraction;
-  int64_t stale_segments, corrupt_segments;
+  int64_t stale_segments, corrupt_segments, duplicate_segments;
   int eval_laps; /* -1 when no evaluation ran */
   double eval_lap_time;
 } ch_iteration_stats;

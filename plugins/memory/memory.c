@@ -24,6 +24,8 @@
 **    reference frees it.
 **  - clear drops the held records; records out for pull or sample stay valid until acked.
 **  - close frees everything, records never acked included (a caller bug; it is logged).
+**  - meta_set / meta_get keep small named values (the trainer's policy announcements) for the
+**    life of the handle; threads of one process share them, other processes cannot see them.
 */
 
 #include <chicane/plugin.h>
@@ -59,8 +61,18 @@ typedef struct mem_buffer {
   size_t max_records;
   uint64_t next_id;
   mem_rec live; /* sentinel of the live list */
+  struct mem_meta *meta;
   const ch_host_api *host;
 } mem_buffer;
+
+/* A named value of meta_set; few of them, so a list will do. */
+typedef struct mem_meta {
+  struct mem_meta *next;
+  char *key, *value;
+} mem_meta;
+
+#define MEM_META_KEY_MAX   200
+#define MEM_META_VALUE_MAX (64 * 1024)
 
 static void mem_log(const mem_buffer *b, int level, const char *message) {
   if (b->host && b->host->struct_size >= sizeof(ch_host_api) && b->host->log)
@@ -212,6 +224,12 @@ static void mem_close(void *buf) {
     snprintf(msg, sizeof msg, "closed with %zu pulled or sampled records never acked", leaked);
     mem_log(b, CH_LOG_WARN, msg);
   }
+  for (mem_meta *m = b->meta, *next; m; m = next) {
+    next = m->next;
+    free(m->key);
+    free(m->value);
+    free(m);
+  }
   free(b->ring);
   pthread_cond_destroy(&b->arrived);
   pthread_mutex_destroy(&b->lock);
@@ -341,6 +359,74 @@ static int mem_clear(void *buf, ch_error *err) {
   return CH_OK;
 }
 
+/* ---- named values -------------------------------------------------------------------- */
+
+static int mem_meta_key_ok(const char *key) {
+  size_t n = key ? strlen(key) : 0;
+  if (n == 0 || n > MEM_META_KEY_MAX) return 0;
+  for (const char *c = key; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+          strchr("._/:-", *c)))
+      return 0;
+  return 1;
+}
+
+static mem_meta *mem_meta_find(mem_buffer *b, const char *key) {
+  for (mem_meta *m = b->meta; m; m = m->next)
+    if (strcmp(m->key, key) == 0) return m;
+  return NULL;
+}
+
+static int mem_meta_set(void *buf, const char *key, const char *value, ch_error *err) {
+  mem_buffer *b = buf;
+  if (!mem_meta_key_ok(key))
+    return ch_error_set(err, CH_EINVAL, "buffer memory: invalid meta key '%.200s'",
+                        key ? key : "(null)");
+  if (!value || strlen(value) > MEM_META_VALUE_MAX)
+    return ch_error_set(err, CH_EINVAL, "buffer memory: meta value for '%s' missing or too long",
+                        key);
+  char *copy = strdup(value);
+  if (!copy) return ch_error_set(err, CH_ENOMEM, "buffer memory: out of memory");
+  pthread_mutex_lock(&b->lock);
+  mem_meta *m = mem_meta_find(b, key);
+  if (!m) {
+    m = calloc(1, sizeof *m);
+    if (m && !(m->key = strdup(key))) {
+      free(m);
+      m = NULL;
+    }
+    if (m) {
+      m->next = b->meta;
+      b->meta = m;
+    }
+  }
+  if (m) {
+    free(m->value);
+    m->value = copy;
+  }
+  pthread_mutex_unlock(&b->lock);
+  if (!m) free(copy);
+  return m ? CH_OK : ch_error_set(err, CH_ENOMEM, "buffer memory: out of memory");
+}
+
+static int mem_meta_get(void *buf, const char *key, char *out, size_t cap, ch_error *err) {
+  mem_buffer *b = buf;
+  if (!mem_meta_key_ok(key))
+    return ch_error_set(err, CH_EINVAL, "buffer memory: invalid meta key '%.200s'",
+                        key ? key : "(null)");
+  pthread_mutex_lock(&b->lock);
+  mem_meta *m = mem_meta_find(b, key);
+  size_t n = m ? strlen(m->value) : 0;
+  int rc = !m ? CH_ENOTFOUND : n + 1 > cap ? CH_ERANGE : (int)n;
+  if (rc >= 0) memcpy(out, m->value, n + 1);
+  pthread_mutex_unlock(&b->lock);
+  if (rc == CH_ENOTFOUND) return ch_error_set(err, rc, "buffer memory: no meta key '%s'", key);
+  if (rc == CH_ERANGE)
+    return ch_error_set(err, rc, "buffer memory: meta '%s' needs %zu bytes, got %zu", key, n + 1,
+                        cap);
+  return rc;
+}
+
 static const ch_buffer_vtable mem_vtable = {
     {CH_PLUGIN_ABI_VERSION, sizeof(ch_buffer_vtable), CH_PLUGIN_BUFFER, 0, "memory", "1.0.0",
      "in-process FIFO and replay buffer (thread-safe, reference-counted records)"},
@@ -352,6 +438,8 @@ static const ch_buffer_vtable mem_vtable = {
     mem_sample,
     mem_size,
     mem_clear,
+    mem_meta_set,
+    mem_meta_get,
 };
 
 CH_PLUGIN_EXPORT const ch_plugin_header *chicane_plugin_entry(const ch_host_api *host) {

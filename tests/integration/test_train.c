@@ -48,7 +48,11 @@ static int train(const char *script_name, int replace, ch_train_summary *sum, ch
   assert_non_null(cfg);
   int rc = ch_config_load(path, cfg, err);
   if (rc == CH_OK) {
-    ch_train_options o = {"local", storage, catalog, replace, 1};
+    ch_train_options o = {.storage = "local",
+                         .storage_root = storage,
+                         .catalog_path = catalog,
+                         .replace = replace,
+                         .quiet = 1};
     rc = ch_train(cfg, &o, sum, err);
   }
   free(cfg);

@@ -306,6 +306,15 @@ typedef struct ch_buffer_vtable {
 
   int64_t (*size)(void *buf); /* records held (pulled but unacknowledged ones excluded) */
   int (*clear)(void *buf, ch_error *err);
+
+  /* Optional (NULL, or absent when header.struct_size ends before them): small named values
+  ** shared by every process that opens the same buffer, for distributed training - the trainer
+  ** announces each new policy version there and the workers watch it. key is [A-Za-z0-9._/:-]+,
+  ** at most 200 bytes; value a NUL-terminated string of at most 64 KiB. meta_set replaces the
+  ** value atomically. meta_get copies the value with its NUL into out (cap bytes) and returns
+  ** its length, CH_ENOTFOUND when the key was never set, CH_ERANGE when cap is too small. */
+  int (*meta_set)(void *buf, const char *key, const char *value, ch_error *err);
+  int (*meta_get)(void *buf, const char *key, char *out, size_t cap, ch_error *err);
 } ch_buffer_vtable;
 
 /* ------------------------------------------------------------------------------------------ */
