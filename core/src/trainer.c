@@ -302,10 +302,12 @@ static void ch__teardown(ch__trainer *t) {
 
 /* ---------------------------------------------------------------- collection */
 
+/* A 64-bit hash of (worker, episode, segment): two records collide with odds of 2^-63. The
+** low bit is forced to 1 because 0 marks an empty slot of the set. */
 static uint64_t ch__segment_key(const ch_segment *s) {
-  uint64_t k = s->episode_id * 0x9e3779b97f4a7c15ull ^ ((uint64_t)s->worker_id << 32 | s->seq);
-  k ^= k >> 29;
-  return k ? k : 1;
+  uint64_t k = ((uint64_t)s->worker_id << 32 | s->seq) + 0x9e3779b97f4a7c15ull;
+  k = ch_rng_next(&k) ^ s->episode_id;
+  return ch_rng_next(&k) | 1u;
 }
 
 /* Insert key; 0 if it was there already, 1 if new, < 0 out of memory. */
