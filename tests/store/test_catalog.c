@@ -89,6 +89,22 @@ static ch_checkpoint_info checkpoint(const char *model, int64_t iteration) {
   return c;
 }
 
+/* An evaluation row with the fields of schema version 1; the later ones stay 0 (unknown). */
+static ch_evaluation_info evaluation(const char *model, int64_t iteration, const char *track,
+                                     int64_t trials, int64_t laps, const char *results,
+                                     int64_t created) {
+  ch_evaluation_info e;
+  memset(&e, 0, sizeof e);
+  e.model = (char *)model;
+  e.iteration = iteration;
+  e.track = (char *)track;
+  e.trials = trials;
+  e.completed_laps = laps;
+  e.results_json = (char *)results;
+  e.created = created;
+  return e;
+}
+
 static void assert_str_or_null(const char *got, const char *want) {
   if (!want)
     assert_null(got);
@@ -242,7 +258,7 @@ static void test_catalog_update_keeps_checkpoints(void **state) {
     ch_checkpoint_info c = checkpoint("m", i);
     CHECK(ch_catalog_add_checkpoint(f->cat, &c, &err_));
   }
-  ch_evaluation_info e = {"m", 3, "reinvent_base", 3, 2, "{\"laps\": 2}", 0};
+  ch_evaluation_info e = evaluation("m", 3, "reinvent_base", 3, 2, "{\"laps\": 2}", 0);
   CHECK(ch_catalog_add_evaluation(f->cat, &e, &err_));
   ch_model_info changed = full_model("m");
   changed.track = "oval";
@@ -348,9 +364,9 @@ static void test_catalog_list_order(void **state) {
                CH_ENOTFOUND, "no model 'ghost'");
 
   /* Evaluations: by iteration, then in the order added. */
-  ch_evaluation_info evals[] = {{"beta", 20, "oval", 3, 3, "second", 0},
-                                {"beta", 10, "oval", 3, 1, "first", 0},
-                                {"beta", 20, "reinvent_base", 3, 2, "third", 0}};
+  ch_evaluation_info evals[] = {evaluation("beta", 20, "oval", 3, 3, "second", 0),
+                                evaluation("beta", 10, "oval", 3, 1, "first", 0),
+                                evaluation("beta", 20, "reinvent_base", 3, 2, "third", 0)};
   for (int i = 0; i < 3; i++) CHECK(ch_catalog_add_evaluation(f->cat, &evals[i], &err_));
   memset(&c, 0, sizeof c);
   CHECK(ch_catalog_list_evaluations(f->cat, "beta", collect_evaluation, &c, &err_));
@@ -376,7 +392,7 @@ static void test_catalog_evaluation_round_trip(void **state) {
   fixture *f = *state;
   ch_model_info m = full_model("m");
   CHECK(ch_catalog_put_model(f->cat, &m, &err_));
-  ch_evaluation_info e = {"m", 12, NULL, 3, 2, "{\"lap_times\": [9.8, 9.6]}", 1700000500};
+  ch_evaluation_info e = evaluation("m", 12, NULL, 3, 2, "{\"lap_times\": [9.8, 9.6]}", 1700000500);
   CHECK(ch_catalog_add_evaluation(f->cat, &e, &err_));
   ch_evaluation_info got = {0};
   CHECK(ch_catalog_list_evaluations(f->cat, "m", capture_evaluation, &got, &err_));
@@ -399,7 +415,7 @@ static void test_catalog_delete_cascades(void **state) {
     for (int i = 1; i <= 3; i++) {
       ch_checkpoint_info c = checkpoint(names[k], i);
       CHECK(ch_catalog_add_checkpoint(f->cat, &c, &err_));
-      ch_evaluation_info e = {(char *)names[k], i, "oval", 3, 3, "{}", 0};
+      ch_evaluation_info e = evaluation(names[k], i, "oval", 3, 3, "{}", 0);
       CHECK(ch_catalog_add_evaluation(f->cat, &e, &err_));
     }
   }
@@ -431,7 +447,7 @@ static void test_catalog_foreign_key(void **state) {
   expect_error(ch_catalog_add_checkpoint(f->cat, &c, &err), &err, CH_ENOTFOUND,
                "no model 'unknown' in catalog");
   assert_non_null(strstr(err.message, f->path));
-  ch_evaluation_info e = {"unknown", 1, "oval", 3, 0, "{}", 0};
+  ch_evaluation_info e = evaluation("unknown", 1, "oval", 3, 0, "{}", 0);
   expect_error(ch_catalog_add_evaluation(f->cat, &e, &err), &err, CH_ENOTFOUND,
                "no model 'unknown' in catalog");
   assert_int_equal(query_int(f->path, "SELECT count(*) FROM checkpoints"), 0);
@@ -482,7 +498,7 @@ static void test_catalog_reopen_persists(void **state) {
   CHECK(ch_catalog_get_model(f->cat, "second", &got, &err_));
   ch_model_info_free(&got);
   ch_catalog_close(second);
-  assert_int_equal(query_int(f->path, "PRAGMA user_version"), 1);
+  assert_int_equal(query_int(f->path, "PRAGMA user_version"), ch_catalog_schema_version());
   sqlite3 *db;
   assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
   sqlite3_stmt *st;
