@@ -72,7 +72,6 @@
 #include "mlp.h"
 
 #include <cJSON.h>
-#include <cblas.h>
 #include <chicane/plugin_util.h>
 #include <limits.h>
 #include <math.h>
@@ -99,23 +98,28 @@ uint64_t ch__mlp_param_count(const ch_mlp_arch *a) {
   uint64_t count = 0;
   uint32_t top = trunk_params(a, &count);
   if (!a->shared) trunk_params(a, &count);
-  return count + layer_params(top, a->num_actions) + layer_params(top, 1);
+  count += layer_params(top, a->num_actions) + layer_params(top, 1);
+  return a->head == CH_NET_GAUSSIAN ? count + a->num_actions : count;
 }
 
 void ch__mlp_arch_describe(const ch_mlp_arch *a, char *buf, size_t size) {
-  char hidden[CH_MLP_MAX_HIDDEN * 12 + 3];
+  char hidden[CH_MLP_MAX_HIDDEN * 12 + 3], actions[64];
   size_t at = 0;
   hidden[at++] = '[';
   for (uint32_t i = 0; i < a->num_hidden && i < CH_MLP_MAX_HIDDEN; i++)
     at += (size_t)snprintf(hidden + at, sizeof hidden - at, "%s%u", i ? "," : "", a->hidden[i]);
   snprintf(hidden + at, sizeof hidden - at, "]");
-  snprintf(buf, size, "input %u, %u actions, hidden %s, %s, %s", a->input_size, a->num_actions,
-           hidden, a->activation == CH_MLP_RELU ? "relu" : "tanh",
+  if (a->head == CH_NET_GAUSSIAN)
+    snprintf(actions, sizeof actions, "gaussian over %u action dims", a->num_actions);
+  else
+    snprintf(actions, sizeof actions, "%u actions", a->num_actions);
+  snprintf(buf, size, "input %u, %s, hidden %s, %s, %s", a->input_size, actions, hidden,
+           a->activation == CH_MLP_RELU ? "relu" : "tanh",
            a->shared ? "shared trunk" : "separate trunks");
 }
 
 static uint32_t add_layer(ch_mlp *n, uint32_t in, uint32_t out, double gain) {
-  ch_mlp_layer *L = &n->layer[n->num_layers];
+  ch_net_dense *L = &n->layer[n->num_layers];
   L->in = in;
   L->out = out;
   L->w = n->num_params;
@@ -139,16 +143,23 @@ static uint32_t trunk_width(const ch_mlp *n, const ch_mlp_trunk *t) {
   return t->count ? n->layer[t->first + t->count - 1].out : n->arch.input_size;
 }
 
+static int is_head(const ch_mlp *n, uint32_t layer) {
+  return layer == n->head_layer[CH_MLP_POLICY] || layer == n->head_layer[CH_MLP_VALUE];
+}
+
 /* Lay the layers out in the documented parameter order. */
 static void layout(ch_mlp *n) {
   n->trunk[CH_MLP_POLICY] = add_trunk(n);
   uint32_t top = trunk_width(n, &n->trunk[CH_MLP_POLICY]);
-  n->head[CH_MLP_POLICY] = add_layer(n, top, n->arch.num_actions, 0.01);
+  n->head_layer[CH_MLP_POLICY] = add_layer(n, top, n->arch.num_actions, 0.01);
   n->trunk[CH_MLP_VALUE] = n->arch.shared ? n->trunk[CH_MLP_POLICY] : add_trunk(n);
-  n->head[CH_MLP_VALUE] = add_layer(n, top, 1, 1.0);
+  n->head_layer[CH_MLP_VALUE] = add_layer(n, top, 1, 1.0);
+  n->log_std = n->num_params;
+  if (n->arch.head == CH_NET_GAUSSIAN) n->num_params += n->arch.num_actions;
+  n->policy_size = ch__net_policy_size(n->arch.head, n->arch.num_actions);
   n->work_row = n->arch.input_size;
   for (uint32_t i = 0; i < n->num_layers; i++) {
-    if (i == n->head[CH_MLP_POLICY] || i == n->head[CH_MLP_VALUE]) continue;
+    if (is_head(n, i)) continue;
     n->work_row += n->layer[i].out;
     if (n->layer[i].out > n->max_width) n->max_width = n->layer[i].out;
   }
@@ -157,46 +168,31 @@ static void layout(ch_mlp *n) {
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
-static const char *const config_keys[] = {"input_size", "num_actions", "hidden",
-                                          "activation", "shared",      "seed"};
-enum { KEY_INPUT, KEY_ACTIONS, KEY_HIDDEN, KEY_ACTIVATION, KEY_SHARED, KEY_SEED, KEY_COUNT };
+static const char *const config_keys[] = {"input_size", "num_actions", "hidden", "activation",
+                                          "shared",     "seed",        "head",   "log_std_init"};
+enum {
+  KEY_INPUT,
+  KEY_ACTIONS,
+  KEY_HIDDEN,
+  KEY_ACTIVATION,
+  KEY_SHARED,
+  KEY_SEED,
+  KEY_HEAD,
+  KEY_LOG_STD,
+  KEY_COUNT
+};
 
-static const char *json_kind(const cJSON *item) {
-  if (cJSON_IsNumber(item)) return "a number";
-  if (cJSON_IsString(item)) return "a string";
-  if (cJSON_IsBool(item)) return "a boolean";
-  if (cJSON_IsArray(item)) return "an array";
-  if (cJSON_IsObject(item)) return "an object";
-  return "null";
-}
-
-static int is_integer_in(const cJSON *item, double lo, double hi) {
-  if (!cJSON_IsNumber(item)) return 0;
-  double v = item->valuedouble;
-  return v >= lo && v <= hi && v == floor(v);
-}
-
-/* The integer value of item, which must lie in lo..hi; what names the key for the message. */
-static int config_int(const cJSON *item, const char *what, double lo, double hi, double *out,
-                      ch_error *err) {
-  if (is_integer_in(item, lo, hi)) {
-    *out = item->valuedouble;
-    return CH_OK;
-  }
-  if (cJSON_IsNumber(item))
-    return ch_error_set(err, CH_EINVAL,
-                        "mlp config key %s: expected an integer in %.0f..%.0f, got %g", what, lo,
-                        hi, item->valuedouble);
-  return ch_error_set(err, CH_EINVAL,
-                      "mlp config key %s: expected an integer in %.0f..%.0f, got %s", what, lo, hi,
-                      json_kind(item));
-}
+/* What create needs beyond the architecture. */
+typedef struct mlp_init {
+  uint64_t seed;
+  double log_std_init;
+} mlp_init;
 
 static int config_hidden(const cJSON *item, ch_mlp_arch *a, ch_error *err) {
   if (!cJSON_IsArray(item))
     return ch_error_set(err, CH_EINVAL,
                         "mlp config key 'hidden': expected an array of layer widths, got %s",
-                        json_kind(item));
+                        ch__net_json_kind(item));
   int count = cJSON_GetArraySize(item);
   if (count > CH_MLP_MAX_HIDDEN)
     return ch_error_set(err, CH_EINVAL, "mlp config key 'hidden': at most %d layers, got %d",
@@ -206,7 +202,7 @@ static int config_hidden(const cJSON *item, ch_mlp_arch *a, ch_error *err) {
     char what[48];
     double v;
     snprintf(what, sizeof what, "'hidden' (element %u)", a->num_hidden);
-    int rc = config_int(w, what, 1, CH_MLP_MAX_WIDTH, &v, err);
+    int rc = ch__net_config_int("mlp", w, what, 1, CH_MLP_MAX_WIDTH, &v, err);
     if (rc) return rc;
     a->hidden[a->num_hidden++] = (uint32_t)v;
   }
@@ -226,20 +222,20 @@ static int config_activation(const cJSON *item, ch_mlp_arch *a, ch_error *err) {
   else
     return ch_error_set(err, CH_EINVAL,
                         "mlp config key 'activation': expected \"tanh\" or \"relu\", got %s",
-                        json_kind(item));
+                        ch__net_json_kind(item));
   return CH_OK;
 }
 
-static int config_key(int key, const cJSON *item, ch_mlp_arch *a, uint64_t *seed, ch_error *err) {
+static int config_key(int key, const cJSON *item, ch_mlp_arch *a, mlp_init *init, ch_error *err) {
   double v = 0;
   int rc = CH_OK;
   switch (key) {
   case KEY_INPUT:
-    rc = config_int(item, "'input_size'", 1, CH_MLP_MAX_INPUT, &v, err);
+    rc = ch__net_config_int("mlp", item, "'input_size'", 1, CH_MLP_MAX_INPUT, &v, err);
     a->input_size = (uint32_t)v;
     return rc;
   case KEY_ACTIONS:
-    rc = config_int(item, "'num_actions'", 1, CH_MLP_MAX_ACTIONS, &v, err);
+    rc = ch__net_config_int("mlp", item, "'num_actions'", 1, CH_MLP_MAX_ACTIONS, &v, err);
     a->num_actions = (uint32_t)v;
     return rc;
   case KEY_HIDDEN:
@@ -247,55 +243,52 @@ static int config_key(int key, const cJSON *item, ch_mlp_arch *a, uint64_t *seed
   case KEY_ACTIVATION:
     return config_activation(item, a, err);
   case KEY_SHARED:
-    if (!cJSON_IsBool(item))
-      return ch_error_set(err, CH_EINVAL, "mlp config key 'shared': expected true or false, got %s",
-                          json_kind(item));
-    a->shared = cJSON_IsTrue(item) ? 1 : 0;
-    return CH_OK;
+    return ch__net_config_bool("mlp", item, "'shared'", &a->shared, err);
+  case KEY_HEAD:
+    return ch__net_config_head("mlp", item, &a->head, err);
+  case KEY_LOG_STD:
+    return ch__net_config_log_std("mlp", item, &init->log_std_init, err);
   default:
-    rc = config_int(item, "'seed'", -9007199254740992.0, 9007199254740992.0, &v, err);
-    *seed = (uint64_t)(int64_t)v;
-    return rc;
+    return ch__net_config_seed("mlp", item, &init->seed, err);
   }
 }
 
-static int config_walk(const cJSON *root, ch_mlp_arch *a, uint64_t *seed, ch_error *err) {
+static int config_walk(const cJSON *root, ch_mlp_arch *a, mlp_init *init, ch_error *err) {
   int seen[KEY_COUNT] = {0};
   for (const cJSON *it = root->child; it; it = it->next) {
     int key = 0;
     while (key < KEY_COUNT && strcmp(it->string, config_keys[key])) key++;
     if (key == KEY_COUNT)
       return ch_error_set(err, CH_EINVAL,
-                          "mlp config: unknown key '%s' (known: input_size, num_actions, hidden, "
-                          "activation, shared, seed)",
+                          "mlp config: unknown key '%s' (known: input_size, num_actions, head, "
+                          "log_std_init, hidden, activation, shared, seed)",
                           it->string);
     if (seen[key]++)
       return ch_error_set(err, CH_EINVAL, "mlp config: key '%s' given twice", it->string);
-    int rc = config_key(key, it, a, seed, err);
+    int rc = config_key(key, it, a, init, err);
     if (rc) return rc;
   }
   if (!seen[KEY_INPUT])
     return ch_error_set(err, CH_EINVAL, "mlp config: missing required key 'input_size'");
   if (!seen[KEY_ACTIONS])
     return ch_error_set(err, CH_EINVAL, "mlp config: missing required key 'num_actions'");
+  if (seen[KEY_LOG_STD] && a->head != CH_NET_GAUSSIAN)
+    return ch_error_set(err, CH_EINVAL,
+                        "mlp config key 'log_std_init': only for \"head\": \"gaussian\"");
   return CH_OK;
 }
 
-static int parse_config(const char *json, ch_mlp_arch *a, uint64_t *seed, ch_error *err) {
+static int parse_config(const char *json, ch_mlp_arch *a, mlp_init *init, ch_error *err) {
   memset(a, 0, sizeof *a);
   a->num_hidden = 2;
   a->hidden[0] = a->hidden[1] = 64;
-  *seed = 1;
-  if (!json) return ch_error_set(err, CH_EINVAL, "mlp config: config_json is NULL");
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
-  if (!root)
-    return ch_error_set(err, CH_EINVAL, "mlp config: invalid JSON at offset %td near '%.24s'",
-                        end ? end - json : (ptrdiff_t)0, end ? end : "");
-  int rc = cJSON_IsObject(root)
-               ? config_walk(root, a, seed, err)
-               : ch_error_set(err, CH_EINVAL, "mlp config: expected a JSON object, got %s",
-                              json_kind(root));
+  a->head = CH_NET_CATEGORICAL;
+  init->seed = 1;
+  init->log_std_init = CH_NET_LOG_STD_INIT;
+  cJSON *root;
+  int rc = ch__net_config_parse("mlp", json, &root, err);
+  if (rc) return rc;
+  rc = config_walk(root, a, init, err);
   cJSON_Delete(root);
   return rc;
 }
@@ -336,35 +329,6 @@ static void activation_forward(int activation, float *y, size_t count) {
     for (size_t i = 0; i < count; i++) y[i] = fast_tanh(y[i]);
 }
 
-/* y = x W^T + b (batch x out), then the activation if act is set. */
-static void dense_forward(const ch_mlp *n, const ch_mlp_layer *L, const float *x, uint32_t batch,
-                          float *y, int act) {
-  const float *w = n->params + L->w, *b = n->params + L->b;
-  for (uint32_t r = 0; r < batch; r++) memcpy(y + (size_t)r * L->out, b, L->out * sizeof *b);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)L->out, (int)L->in, 1.0f, x,
-              (int)L->in, w, (int)L->in, 1.0f, y, (int)L->out);
-  if (act) activation_forward((int)n->arch.activation, y, (size_t)batch * L->out);
-}
-
-/* dW += dy^T x and db += column sums of dy. */
-static void dense_param_grads(ch_mlp *n, const ch_mlp_layer *L, const float *x, const float *dy,
-                              uint32_t batch) {
-  float *dw = n->grads + L->w, *db = n->grads + L->b;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L->out, (int)L->in, (int)batch, 1.0f,
-              dy, (int)L->out, x, (int)L->in, 1.0f, dw, (int)L->in);
-  for (uint32_t r = 0; r < batch; r++) {
-    const float *row = dy + (size_t)r * L->out;
-    for (uint32_t j = 0; j < L->out; j++) db[j] += row[j];
-  }
-}
-
-/* dx = dy W + beta * dx. */
-static void dense_input_grads(const ch_mlp *n, const ch_mlp_layer *L, const float *dy,
-                              uint32_t batch, float *dx, float beta) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)L->in, (int)L->out, 1.0f,
-              dy, (int)L->out, n->params + L->w, (int)L->in, beta, dx, (int)L->in);
-}
-
 /* d *= act'(pre-activation), written in terms of the cached output y = act(pre-activation). */
 static void activation_backward(int activation, const float *y, float *d, size_t count) {
   if (activation == CH_MLP_RELU)
@@ -376,7 +340,9 @@ static void activation_backward(int activation, const float *y, float *d, size_t
 static void trunk_forward(ch_mlp *n, const ch_mlp_trunk *t, uint32_t batch) {
   const float *x = n->x;
   for (uint32_t i = t->first; i < t->first + t->count; i++) {
-    dense_forward(n, &n->layer[i], x, batch, n->act[i], 1);
+    const ch_net_dense *L = &n->layer[i];
+    ch__net_dense_forward(n->params, L, x, batch, n->act[i], L->out);
+    activation_forward((int)n->arch.activation, n->act[i], (size_t)batch * L->out);
     x = n->act[i];
   }
 }
@@ -386,11 +352,11 @@ static void trunk_backward(ch_mlp *n, const ch_mlp_trunk *t, uint32_t batch) {
   int cur = 0;
   for (uint32_t i = t->count; i-- > 0;) {
     uint32_t k = t->first + i;
-    const ch_mlp_layer *L = &n->layer[k];
+    const ch_net_dense *L = &n->layer[k];
     float *d = n->dbuf[cur];
     activation_backward((int)n->arch.activation, n->act[k], d, (size_t)batch * L->out);
-    dense_param_grads(n, L, i ? n->act[k - 1] : n->x, d, batch);
-    if (i) dense_input_grads(n, L, d, batch, n->dbuf[1 - cur], 0.0f);
+    ch__net_dense_param_grads(n->grads, L, i ? n->act[k - 1] : n->x, d, L->out, batch);
+    if (i) ch__net_dense_input_grads(n->params, L, d, L->out, batch, n->dbuf[1 - cur], 0.0f);
     cur = 1 - cur;
   }
 }
@@ -410,7 +376,7 @@ static int work_reserve(ch_mlp *n, uint32_t batch, ch_error *err) {
   n->x = w;
   w += (size_t)batch * n->arch.input_size;
   for (uint32_t i = 0; i < n->num_layers; i++) {
-    if (i == n->head[CH_MLP_POLICY] || i == n->head[CH_MLP_VALUE]) continue;
+    if (is_head(n, i)) continue;
     n->act[i] = w;
     w += (size_t)batch * n->layer[i].out;
   }
@@ -449,8 +415,8 @@ static int mlp_create(const char *config_json, const ch_host_api *host, void **o
   if (!out) return ch_error_set(err, CH_EINVAL, "mlp create: out is NULL");
   *out = NULL;
   ch_mlp_arch arch;
-  uint64_t seed;
-  int rc = parse_config(config_json, &arch, &seed, err);
+  mlp_init init;
+  int rc = parse_config(config_json, &arch, &init, err);
   if (rc) return rc;
   ch_mlp *n = calloc(1, sizeof *n);
   if (!n) return ch_error_set(err, CH_ENOMEM, "mlp create: out of memory");
@@ -466,7 +432,7 @@ static int mlp_create(const char *config_json, const ch_host_api *host, void **o
   n->grads = n->params + n->num_params;
   n->adam_m = n->grads + n->num_params;
   n->adam_v = n->adam_m + n->num_params;
-  rc = ch__mlp_init_params(n, seed, err);
+  rc = ch__mlp_init_params(n, init.seed, init.log_std_init, err);
   if (rc) {
     mlp_destroy(n);
     return rc;
@@ -479,7 +445,7 @@ static int mlp_create(const char *config_json, const ch_host_api *host, void **o
 static void mlp_spec(void *net, ch_network_spec *out) {
   const ch_mlp *n = net;
   out->input_size = n->arch.input_size;
-  out->policy_size = n->arch.num_actions;
+  out->policy_size = n->policy_size;
   out->param_count = n->num_params;
 }
 
@@ -495,13 +461,17 @@ static int mlp_forward(void *net, const float *input, uint32_t batch, float *pol
   if (rc) return rc;
   memcpy(n->x, input, (size_t)batch * n->arch.input_size * sizeof *input);
   float *out[2] = {policy, value};
+  size_t ld[2] = {n->policy_size, 1};
   for (int h = 0; h < 2; h++) {
     if (!out[h]) continue;
     int trunk_done = n->arch.shared && (n->have[CH_MLP_POLICY] || n->have[CH_MLP_VALUE]);
     if (!trunk_done) trunk_forward(n, &n->trunk[h], batch);
     n->have[h] = 1;
-    dense_forward(n, &n->layer[n->head[h]], trunk_top(n, &n->trunk[h]), batch, out[h], 0);
+    ch__net_dense_forward(n->params, &n->layer[n->head_layer[h]], trunk_top(n, &n->trunk[h]), batch,
+                          out[h], ld[h]);
   }
+  if (policy && n->arch.head == CH_NET_GAUSSIAN)
+    ch__net_gaussian_fill(n->params + n->log_std, n->arch.num_actions, batch, policy);
   if (n->arch.shared && (n->have[CH_MLP_POLICY] || n->have[CH_MLP_VALUE]))
     n->have[CH_MLP_POLICY] = n->have[CH_MLP_VALUE] = 1;
   n->batch = batch;
@@ -512,6 +482,7 @@ static int mlp_backward(void *net, const float *dpolicy, const float *dvalue, ch
   static const char *const head_name[2] = {"policy", "value"};
   ch_mlp *n = net;
   const float *d[2] = {dpolicy, dvalue};
+  size_t ld[2] = {n->policy_size, 1};
   if (!n->batch)
     return ch_error_set(err, CH_ESTATE,
                         "mlp backward: no forward since the network was created or its "
@@ -522,14 +493,17 @@ static int mlp_backward(void *net, const float *dpolicy, const float *dvalue, ch
                           "mlp backward: d%s given, but the most recent forward skipped the %s "
                           "head (its %s output was NULL)",
                           head_name[h], head_name[h], head_name[h]);
+  if (dpolicy && n->arch.head == CH_NET_GAUSSIAN)
+    ch__net_gaussian_grads(n->grads + n->log_std, n->arch.num_actions, n->batch, dpolicy);
   int pending = 0; /* dbuf[0] holds part of the shared trunk's top gradient */
   for (int h = 0; h < 2; h++) {
     if (!d[h]) continue;
     const ch_mlp_trunk *t = &n->trunk[h];
-    const ch_mlp_layer *L = &n->layer[n->head[h]];
-    dense_param_grads(n, L, trunk_top(n, t), d[h], n->batch);
+    const ch_net_dense *L = &n->layer[n->head_layer[h]];
+    ch__net_dense_param_grads(n->grads, L, trunk_top(n, t), d[h], ld[h], n->batch);
     if (!t->count) continue;
-    dense_input_grads(n, L, d[h], n->batch, n->dbuf[0], pending ? 1.0f : 0.0f);
+    ch__net_dense_input_grads(n->params, L, d[h], ld[h], n->batch, n->dbuf[0],
+                              pending ? 1.0f : 0.0f);
     if (n->arch.shared)
       pending = 1;
     else
@@ -544,55 +518,13 @@ static void mlp_zero_grad(void *net) {
   memset(n->grads, 0, (size_t)n->num_params * sizeof *n->grads);
 }
 
-static int check_optimizer(const ch_optimizer_config *c, ch_error *err) {
-  if (!c) return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: cfg is NULL");
-  if (!(isfinite(c->lr) && c->lr >= 0.0f))
-    return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: lr must be finite and >= 0, got %g",
-                        (double)c->lr);
-  if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f))
-    return ch_error_set(err, CH_EINVAL,
-                        "mlp optimizer_step: beta1 and beta2 must lie in [0, 1), got %g and %g",
-                        (double)c->beta1, (double)c->beta2);
-  if (!(isfinite(c->eps) && c->eps > 0.0f))
-    return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: eps must be finite and > 0, got %g",
-                        (double)c->eps);
-  if (isnan(c->max_grad_norm))
-    return ch_error_set(err, CH_EINVAL, "mlp optimizer_step: max_grad_norm is NaN");
-  return CH_OK;
-}
-
-static double grad_norm(const ch_mlp *n) {
-  double sum = 0.0;
-  for (uint64_t i = 0; i < n->num_params; i++) sum += (double)n->grads[i] * n->grads[i];
-  return sqrt(sum);
-}
-
 static int mlp_optimizer_step(void *net, const ch_optimizer_config *cfg, ch_error *err) {
   ch_mlp *n = net;
-  int rc = check_optimizer(cfg, err);
-  if (rc) return rc;
-  double norm = grad_norm(n);
-  if (!isfinite(norm))
-    return ch_error_set(err, CH_ERANGE,
-                        "mlp optimizer_step: the gradient norm is %g; parameters left unchanged",
-                        norm);
-  float scale = 1.0f;
-  if (cfg->max_grad_norm > 0.0f && cfg->max_grad_norm / (norm + 1e-6) < 1.0)
-    scale = (float)(cfg->max_grad_norm / (norm + 1e-6));
-  n->adam_step++;
-  float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
-  float step_size = (float)(cfg->lr / (1.0 - pow(b1, (double)n->adam_step)));
-  float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)n->adam_step));
-  for (uint64_t i = 0; i < n->num_params; i++) {
-    float g = n->grads[i] * scale;
-    float m = n->adam_m[i] = b1 * n->adam_m[i] + (1.0f - b1) * g;
-    float v = n->adam_v[i] = b2 * n->adam_v[i] + (1.0f - b2) * g * g;
-    n->params[i] -= step_size * m / (sqrtf(v) / bc2_sqrt + eps);
-  }
-  ch__mlp_invalidate(n);
-  return CH_OK;
+  int rc = ch__net_adam_step("mlp", cfg, n->params, n->grads, n->adam_m, n->adam_v, n->num_params,
+                             &n->adam_step, err);
+  if (rc == CH_OK) ch__mlp_invalidate(n);
+  return rc;
 }
-
 static int mlp_get_params(void *net, float *out, uint64_t count) {
   ch_mlp *n = net;
   if (!out || count != n->num_params) return CH_EINVAL;
@@ -638,8 +570,9 @@ static const ch_network_vtable mlp_vtable = {
                .kind = CH_PLUGIN_NETWORK,
                .reserved = 0,
                .name = "mlp",
-               .version = "1.0.0",
-               .summary = "policy/value multilayer perceptron (tanh/relu, Adam) on OpenBLAS"},
+               .version = "1.1.0",
+               .summary =
+                   "policy/value MLP (tanh/relu, categorical or Gaussian head, Adam) on OpenBLAS"},
     .create = mlp_create,
     .destroy = mlp_destroy,
     .spec = mlp_spec,

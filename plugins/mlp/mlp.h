@@ -39,10 +39,10 @@ typedef struct ch_mlp {
   const ch_host_api *host;
   uint32_t num_layers;
   ch_net_dense layer[CH_MLP_MAX_LAYERS];
-  ch_mlp_trunk trunk[2];   /* indexed by CH_MLP_POLICY / CH_MLP_VALUE; equal when shared */
-  uint32_t head_layer[2];  /* layer index of each head */
-  uint32_t policy_size;    /* floats per sample out of the policy head */
-  uint64_t log_std;        /* offset of the Gaussian head's log std (num_actions floats) */
+  ch_mlp_trunk trunk[2];  /* indexed by CH_MLP_POLICY / CH_MLP_VALUE; equal when shared */
+  uint32_t head_layer[2]; /* layer index of each head */
+  uint32_t policy_size;   /* floats per sample out of the policy head */
+  uint64_t log_std;       /* offset of the Gaussian head's log std (num_actions floats) */
   uint64_t num_params;
   /* One allocation of 4 * num_params floats, in this order. */
   float *params, *grads, *adam_m, *adam_v;

@@ -13,6 +13,7 @@ int ch__mlp_init_params(ch_mlp *n, uint64_t seed, double log_std_init, ch_error 
     memset(n->params + L->b, 0, L->out * sizeof *n->params);
   }
   if (n->arch.head == CH_NET_GAUSSIAN)
-    for (uint32_t j = 0; j < n->arch.num_actions; j++) n->params[n->log_std + j] = (float)log_std_init;
+    for (uint32_t j = 0; j < n->arch.num_actions; j++)
+      n->params[n->log_std + j] = (float)log_std_init;
   return CH_OK;
 }

@@ -1,112 +1,20 @@
-/* mlp_test.h -- helpers the mlp plugin tests share: open the plugin, make handles, random data. */
+/* mlp_test.h -- helpers the mlp plugin tests share: the generic ones under mlp_ names. */
 #ifndef CH_MLP_TEST_H
 #define CH_MLP_TEST_H
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "net_test.h"
 
-#include <cmocka.h>
-
-#include "plugin_open.h"
-#include <chicane/plugin.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* Fail the test with the plugin's message when rc is not CH_OK. */
-#define mlp_check(rc, err)                                                                         \
-  do {                                                                                             \
-    int mlp__rc = (rc);                                                                            \
-    if (mlp__rc != CH_OK) fail_msg("%s -> %d: %s", #rc, mlp__rc, (err).message);                   \
-  } while (0)
-
-/* Fail unless msg contains part, printing both. */
-#define mlp_assert_contains(msg, part)                                                             \
-  do {                                                                                             \
-    if (!strstr((msg), (part))) fail_msg("message \"%s\" does not mention \"%s\"", (msg), (part)); \
-  } while (0)
+#define mlp_check           net_check
+#define mlp_assert_contains net_assert_contains
+#define mlp_new             net_new
+#define mlp_count           net_count
+#define mlp_params          net_params
+#define mlp_grads           net_grads
+#define mlp_randomize       net_randomize
+#define mlp_grad_step       net_grad_step
 
 static inline const ch_network_vtable *mlp_open(void) {
-  const ch_network_vtable *vt = test_plugin_open("network_mlp.so");
-  assert_int_equal(vt->header.kind, CH_PLUGIN_NETWORK);
-  return vt;
-}
-
-static inline void *mlp_new(const ch_network_vtable *vt, const char *json) {
-  void *net = NULL;
-  ch_error err = {0, ""};
-  int rc = vt->create(json, &test_host, &net, &err);
-  if (rc) fail_msg("create(%s) -> %d: %s", json, rc, err.message);
-  assert_non_null(net);
-  return net;
-}
-
-static inline uint64_t mlp_count(const ch_network_vtable *vt, void *net) {
-  ch_network_spec spec;
-  vt->spec(net, &spec);
-  return spec.param_count;
-}
-
-/* The parameters in a malloc'd array of mlp_count floats. */
-static inline float *mlp_params(const ch_network_vtable *vt, void *net) {
-  uint64_t n = mlp_count(vt, net);
-  float *p = malloc((size_t)n * sizeof *p);
-  assert_non_null(p);
-  assert_int_equal(vt->get_params(net, p, n), CH_OK);
-  return p;
-}
-
-static inline float *mlp_grads(const ch_network_vtable *vt, void *net) {
-  uint64_t n = mlp_count(vt, net);
-  float *g = malloc((size_t)n * sizeof *g);
-  assert_non_null(g);
-  assert_int_equal(vt->get_grads(net, g, n), CH_OK);
-  return g;
-}
-
-/* splitmix64: the tests' own reproducible numbers, uniform in [-1, 1). */
-static inline float test_uniform(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (float)((double)(z >> 11) * 0x1.0p-52 - 1.0);
-}
-
-/* A malloc'd array of n uniform numbers in [-scale, scale). */
-static inline float *test_random(uint64_t *state, size_t n, float scale) {
-  float *a = malloc((n ? n : 1) * sizeof *a);
-  assert_non_null(a);
-  for (size_t i = 0; i < n; i++) a[i] = scale * test_uniform(state);
-  return a;
-}
-
-/* Replace the parameters with uniform numbers in [-scale, scale), away from the init. */
-static inline void mlp_randomize(const ch_network_vtable *vt, void *net, uint64_t seed,
-                                 float scale) {
-  uint64_t n = mlp_count(vt, net);
-  float *p = test_random(&seed, (size_t)n, scale);
-  ch_error err = {0, ""};
-  mlp_check(vt->set_params(net, p, n, &err), err);
-  free(p);
-}
-
-/* zero_grad, forward the batch, backward the given output gradients. */
-static inline void mlp_grad_step(const ch_network_vtable *vt, void *net, const float *x,
-                                 uint32_t batch, const float *dp, const float *dv) {
-  ch_network_spec spec;
-  vt->spec(net, &spec);
-  float *policy = malloc((size_t)batch * spec.policy_size * sizeof *policy);
-  float *value = malloc((size_t)batch * sizeof *value);
-  ch_error err = {0, ""};
-  vt->zero_grad(net);
-  mlp_check(vt->forward(net, x, batch, policy, value, &err), err);
-  mlp_check(vt->backward(net, dp, dv, &err), err);
-  free(policy);
-  free(value);
+  return net_open("network_mlp.so");
 }
 
 #endif

@@ -83,19 +83,20 @@ static void blob_layout_is_as_documented(void **state) {
   void *net = saved_net(vt, &blob, &len);
   const unsigned char *p = blob;
   uint64_t n = mlp_count(vt, net);
-  assert_int_equal(len, 8 + 6 * 4 + 2 * 4 + 8 + 12 * n + 8 + 4);
+  assert_int_equal(len, 8 + 7 * 4 + 2 * 4 + 8 + 12 * n + 8 + 4);
   assert_memory_equal(p, "CHMLP001", 8);
-  const unsigned char head[] = {1, 0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0,
-                                0, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 6, 0, 0, 0};
+  /* version 2, input 5, 4 actions, tanh, separate, categorical, 2 hidden layers: 7, 6 */
+  const unsigned char head[] = {2, 0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 6, 0, 0, 0};
   assert_memory_equal(p + 8, head, sizeof head);
   uint64_t count = 0, step = 0;
-  for (int i = 7; i >= 0; i--) count = count << 8 | p[40 + i];
-  for (int i = 7; i >= 0; i--) step = step << 8 | p[48 + 4 * n + i];
+  for (int i = 7; i >= 0; i--) count = count << 8 | p[44 + i];
+  for (int i = 7; i >= 0; i--) step = step << 8 | p[52 + 4 * n + i];
   assert_int_equal(count, n);
   assert_int_equal(step, 2);
   float *params = mlp_params(vt, net);
   uint32_t bits =
-      (uint32_t)p[48] | (uint32_t)p[49] << 8 | (uint32_t)p[50] << 16 | (uint32_t)p[51] << 24;
+      (uint32_t)p[52] | (uint32_t)p[53] << 8 | (uint32_t)p[54] << 16 | (uint32_t)p[55] << 24;
   float first;
   memcpy(&first, &bits, sizeof first);
   assert_memory_equal(&first, &params[0], sizeof first);
@@ -186,12 +187,15 @@ static void sealed_but_invalid_headers_are_refused(void **state) {
     size_t at;
     unsigned char value;
     const char *part;
-  } edits[] = {{8, 2, "version 2"},
-               {28, 9, "invalid architecture"},
+  } edits[] = {{8, 3, "version 3"},
+               {8, 0, "version 0"},
+               {32, 9, "invalid architecture"},
                {20, 7, "invalid architecture"},
-               {32, 0, "invalid architecture"},
-               {36, 5, "parameters stored"},
-               {40, 1, "parameters stored"}};
+               {28, 2, "invalid architecture"},
+               {36, 0, "invalid architecture"},
+               {40, 5, "parameters stored"},
+               {28, 1, "parameters stored"}, /* gaussian: 4 log stds more */
+               {44, 1, "parameters stored"}};
   for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
     memcpy(bad, blob, len);
     bad[edits[i].at] = edits[i].value;
@@ -230,6 +234,66 @@ static void other_architecture_is_einval(void **state) {
   vt->free_blob(src, blob), vt->destroy(src);
 }
 
+/* The version-1 form of a version-2 blob of a categorical network: no head field. */
+static unsigned char *as_version1(const unsigned char *v2, size_t len, size_t *len1) {
+  unsigned char *v1 = malloc(len - 4);
+  assert_non_null(v1);
+  memcpy(v1, v2, 28);
+  memcpy(v1 + 28, v2 + 32, len - 32);
+  v1[8] = 1;
+  *len1 = len - 4;
+  reseal(v1, *len1);
+  return v1;
+}
+
+static void version1_blobs_still_load(void **state) {
+  (void)state;
+  const ch_network_vtable *vt = mlp_open();
+  void *blob, *blob2;
+  size_t len, len1, len2;
+  void *src = saved_net(vt, &blob, &len), *net = mlp_new(vt, CONFIG_B);
+  unsigned char *v1 = as_version1(blob, len, &len1);
+  ch_error err = {0, ""};
+  mlp_check(vt->load(net, v1, len1, &err), err);
+  float *ps = mlp_params(vt, src), *pn = mlp_params(vt, net);
+  assert_memory_equal(ps, pn, (size_t)mlp_count(vt, src) * sizeof *ps);
+  /* Saving again writes version 2, byte for byte what the source writes. */
+  mlp_check(vt->save(net, &blob2, &len2, &err), err);
+  assert_int_equal(len2, len);
+  assert_memory_equal(blob2, blob, len);
+  /* A version-1 blob is categorical: a Gaussian network refuses it. */
+  void *gauss = mlp_new(vt, "{\"input_size\":5,\"num_actions\":4,\"hidden\":[7,6],"
+                            "\"head\":\"gaussian\"}");
+  expect_refused(vt, gauss, v1, len1, CH_EINVAL, "4 actions");
+  vt->load(gauss, v1, len1, &err);
+  mlp_assert_contains(err.message, "gaussian over 4 action dims");
+  /* Version-1 sizes are checked against the version-1 layout. */
+  expect_refused(vt, net, v1, len1 - 1, CH_ECORRUPT, "corrupt");
+  vt->free_blob(src, blob), vt->free_blob(net, blob2), vt->destroy(src), vt->destroy(net);
+  vt->destroy(gauss);
+  free(v1), free(ps), free(pn);
+}
+
+static void gaussian_blob_round_trips(void **state) {
+  (void)state;
+  const ch_network_vtable *vt = mlp_open();
+  const char *config = "{\"input_size\":5,\"num_actions\":2,\"hidden\":[7,6],\"head\":\"gaussian\","
+                       "\"log_std_init\":-1}";
+  void *a = mlp_new(vt, config), *b = mlp_new(vt, config), *blob;
+  size_t len;
+  ch_error err = {0, ""};
+  mlp_randomize(vt, a, 9, 0.5f);
+  mlp_check(vt->save(a, &blob, &len, &err), err);
+  assert_int_equal(((unsigned char *)blob)[28], 1); /* head: gaussian */
+  mlp_check(vt->load(b, blob, len, &err), err);
+  float *pa = mlp_params(vt, a), *pb = mlp_params(vt, b);
+  assert_memory_equal(pa, pb, (size_t)mlp_count(vt, a) * sizeof *pa);
+  void *cat = mlp_new(vt, "{\"input_size\":5,\"num_actions\":2,\"hidden\":[7,6]}");
+  expect_refused(vt, cat, blob, len, CH_EINVAL, "gaussian over 2 action dims");
+  vt->free_blob(a, blob), vt->destroy(a), vt->destroy(b), vt->destroy(cat);
+  free(pa), free(pb);
+}
+
 static void load_forgets_the_forward(void **state) {
   (void)state;
   const ch_network_vtable *vt = mlp_open();
@@ -253,6 +317,8 @@ int main(void) {
       cmocka_unit_test(every_flipped_byte_is_caught),
       cmocka_unit_test(sealed_but_invalid_headers_are_refused),
       cmocka_unit_test(other_architecture_is_einval),
+      cmocka_unit_test(version1_blobs_still_load),
+      cmocka_unit_test(gaussian_blob_round_trips),
       cmocka_unit_test(load_forgets_the_forward),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

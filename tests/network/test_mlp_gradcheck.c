@@ -133,6 +133,15 @@ static void gradcheck_three_hidden_layers(void **state) {
   gc_run(&c);
 }
 
+/* The log stds take their gradient from the loss weights of their output columns. */
+static void gradcheck_gaussian_shared(void **state) {
+  (void)state;
+  gc_case c = {"{\"input_size\":5,\"num_actions\":3,\"hidden\":[7,6],\"shared\":true,"
+               "\"head\":\"gaussian\"}",
+               0};
+  gc_run(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(gradcheck_separate_tanh),
@@ -142,6 +151,7 @@ int main(void) {
       cmocka_unit_test(gradcheck_no_hidden_layer),
       cmocka_unit_test(gradcheck_one_hidden_layer_shared),
       cmocka_unit_test(gradcheck_three_hidden_layers),
+      cmocka_unit_test(gradcheck_gaussian_shared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
