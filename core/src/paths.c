@@ -33,15 +33,29 @@ const char *ch_data_dir(void) {
   return CHICANE_DATA_INSTALL_DIR;
 }
 
+/* A path (it has a '/' or ends in .track or .npy: the track library reads DeepRacer's .npy
+** too) is taken as it is. A name is looked up as DATA/tracks/NAME.track, where the shipped
+** tracks live, then HOME/tracks/NAME.track, where `chicane tracks import` writes, with HOME
+** from $CHICANE_HOME (default "."); shipped names come first so a script means the same track
+** on every machine. */
 int ch_resolve_track(const char *name, char *out, size_t outlen, ch_error *err) {
-  if (strchr(name, '/') || strstr(name, ".track")) {
+  size_t len = strlen(name);
+  if (strchr(name, '/') || (len > 6 && strcmp(name + len - 6, ".track") == 0) ||
+      (len > 4 && strcmp(name + len - 4, ".npy") == 0)) {
     if (!ch__is_file(name)) return ch_error_set(err, CH_ENOTFOUND, "%s: no such track file", name);
     snprintf(out, outlen, "%s", name);
     return CH_OK;
   }
-  snprintf(out, outlen, "%s/tracks/%s.track", ch_data_dir(), name);
-  if (!ch__is_file(out))
-    return ch_error_set(err, CH_ENOTFOUND, "no track '%s' (looked for %s)", name, out);
+  const char *home = getenv("CHICANE_HOME");
+  char data[CH_PATH_MAX], mine[CH_PATH_MAX];
+  snprintf(data, sizeof data, "%s/tracks/%s.track", ch_data_dir(), name);
+  snprintf(mine, sizeof mine, "%s/tracks/%s.track", home && *home ? home : ".", name);
+  const char *found = ch__is_file(data) ? data : ch__is_file(mine) ? mine : NULL;
+  if (!found)
+    return ch_error_set(err, CH_ENOTFOUND,
+                        "no track '%s' (looked for %s and %s; `chicane tracks` lists them)", name,
+                        data, mine);
+  snprintf(out, outlen, "%s", found);
   return CH_OK;
 }
 

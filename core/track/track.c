@@ -1,5 +1,6 @@
 /* track.c -- reads and validates .track files and answers spatial queries on the centre line. */
 #include "track.h"
+#include "track_impl.h"
 
 #include <chicane/plugin_util.h>
 #include <ctype.h>
@@ -19,7 +20,7 @@
 /* Doubles per point in the single array block: 13 arrays of n, then s and theta of n + 1. */
 #define CH__TRACK_PER_POINT 15
 
-static ch_track *ch__track_alloc(int n) {
+ch_track *ch_track__alloc(int n) {
   ch_track *t = calloc(1, sizeof *t);
   double *b = calloc((size_t)CH__TRACK_PER_POINT * (size_t)n + 2, sizeof *b);
   if (!t || !b) {
@@ -40,6 +41,7 @@ static ch_track *ch__track_alloc(int n) {
 void ch_track_free(ch_track *t) {
   if (!t) return;
   free(t->cx); /* the start of the array block */
+  ch_track__grid_free(t->grid);
   free(t);
 }
 
@@ -47,21 +49,16 @@ void ch_track_free(ch_track *t) {
 /* Geometry from centre and border points (shared by the parser and ch_track_reverse)         */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Where a message points: "file:line" for parsed tracks, "name: point i" otherwise. */
-typedef struct ch__where {
-  const char *source;
-  const int *line; /* per point, or NULL */
-} ch__where;
-
-static const char *ch__at(const ch__where *w, int i, char *buf, size_t size) {
-  if (w->line)
-    snprintf(buf, size, "%s:%d", w->source, w->line[i]);
+const char *ch_track__at(const ch_track__where *w, int i, char *buf, size_t size) {
+  int k = w->line ? w->line[i] : i;
+  if (strcmp(w->unit, "line") == 0)
+    snprintf(buf, size, "%s:%d", w->source, k);
   else
-    snprintf(buf, size, "%s: point %d", w->source, i);
+    snprintf(buf, size, "%s: %s %d", w->source, w->unit, k);
   return buf;
 }
 
-static int ch__segments(ch_track *t, const ch__where *w, ch_error *err) {
+static int ch__segments(ch_track *t, const ch_track__where *w, ch_error *err) {
   char at[300];
   for (int i = 0; i < t->nseg; i++) {
     int j = (i + 1) % t->n;
@@ -72,10 +69,10 @@ static int ch__segments(ch_track *t, const ch__where *w, ch_error *err) {
         return ch_error_set(err, CH_ECORRUPT,
                             "%s: last point is %.6g m from the first (a loop does not repeat "
                             "its first point; minimum spacing %g m)",
-                            ch__at(w, i, at, sizeof at), len, CH_TRACK_MIN_SPACING);
+                            ch_track__at(w, i, at, sizeof at), len, CH_TRACK_MIN_SPACING);
       return ch_error_set(err, CH_ECORRUPT,
                           "%s: point is %.6g m from the previous point (minimum %g m)",
-                          ch__at(w, j, at, sizeof at), len, CH_TRACK_MIN_SPACING);
+                          ch_track__at(w, j, at, sizeof at), len, CH_TRACK_MIN_SPACING);
     }
     t->ux[i] = dx / len;
     t->uy[i] = dy / len;
@@ -85,7 +82,7 @@ static int ch__segments(ch_track *t, const ch__where *w, ch_error *err) {
 }
 
 /* Tangent at a point: the bisector of the directions of the segments that meet there. */
-static int ch__tangents(ch_track *t, const ch__where *w, ch_error *err) {
+static int ch__tangents(ch_track *t, const ch_track__where *w, ch_error *err) {
   char at[300];
   for (int i = 0; i < t->n; i++) {
     int in = t->is_loop ? (i + t->n - 1) % t->n : i - 1;
@@ -96,7 +93,7 @@ static int ch__tangents(ch_track *t, const ch__where *w, ch_error *err) {
     double len = sqrt(x * x + y * y);
     if (len < 1e-9)
       return ch_error_set(err, CH_ECORRUPT, "%s: centre line turns back on itself at this point",
-                          ch__at(w, i, at, sizeof at));
+                          ch_track__at(w, i, at, sizeof at));
     t->tx[i] = x / len;
     t->ty[i] = y / len;
   }
@@ -104,8 +101,8 @@ static int ch__tangents(ch_track *t, const ch__where *w, ch_error *err) {
 }
 
 /* Half widths from explicit borders, or borders from width where a row gave none (has[i] 0). */
-static int ch__borders(ch_track *t, const unsigned char *has, double width, const ch__where *w,
-                       ch_error *err) {
+static int ch__borders(ch_track *t, const unsigned char *has, double width,
+                       const ch_track__where *w, ch_error *err) {
   char at[300];
   for (int i = 0; i < t->n; i++) {
     double nx = -t->ty[i], ny = t->tx[i]; /* left normal */
@@ -119,13 +116,75 @@ static int ch__borders(ch_track *t, const unsigned char *has, double width, cons
     t->hr[i] = -((t->rx[i] - t->cx[i]) * nx + (t->ry[i] - t->cy[i]) * ny);
     if (!(t->hl[i] > 0))
       return ch_error_set(err, CH_ECORRUPT,
-                          "%s: left border point (%g, %g) is not left of the centre line",
-                          ch__at(w, i, at, sizeof at), t->lx[i], t->ly[i]);
+                          "%s: %s border point (%g, %g) is not left of the centre line",
+                          ch_track__at(w, i, at, sizeof at), w->left, t->lx[i], t->ly[i]);
     if (!(t->hr[i] > 0))
       return ch_error_set(err, CH_ECORRUPT,
-                          "%s: right border point (%g, %g) is not right of the centre line",
-                          ch__at(w, i, at, sizeof at), t->rx[i], t->ry[i]);
+                          "%s: %s border point (%g, %g) is not right of the centre line",
+                          ch_track__at(w, i, at, sizeof at), w->right, t->rx[i], t->ry[i]);
   }
+  return CH_OK;
+}
+
+/* Distance from centre point i to segment k of the polyline (x, y). */
+static double ch__point_seg(const ch_track *t, int i, const double *x, const double *y, int k) {
+  int e = (k + 1) % t->n;
+  double ex = x[e] - x[k], ey = y[e] - y[k], px = t->cx[i] - x[k], py = t->cy[i] - y[k];
+  double l2 = ex * ex + ey * ey, f = l2 > 0 ? (px * ex + py * ey) / l2 : 0;
+  f = f < 0 ? 0 : f > 1 ? 1 : f;
+  return hypot(px - f * ex, py - f * ey);
+}
+
+/* Distance along the unit direction (nx, ny) from centre point i to the nearest crossing with
+** the border polyline (bx, by), or 0 if there is none nearby. The border's own point i may lie
+** well ahead of or behind the normal (DeepRacer's inner rows run up to half a metre ahead in
+** some corners), so the search walks the border both ways from segment i for as long as its
+** segments stay within reach: twice the distance to border point i, or the best hit so far. */
+static double ch__normal_hit(const ch_track *t, const double *bx, const double *by, int i,
+                             double nx, double ny) {
+  double reach = 2 * hypot(bx[i] - t->cx[i], by[i] - t->cy[i]), best = 0;
+  for (int dir = 0; dir < 2; dir++) {
+    for (int k = 0; k < t->nseg; k++) {
+      int a = dir ? i + k : i - 1 - k;
+      if (t->is_loop)
+        a = ((a % t->nseg) + t->nseg) % t->nseg;
+      else if (a < 0 || a >= t->nseg)
+        break;
+      if (ch__point_seg(t, i, bx, by, a) > (best > 0 ? best : reach)) break;
+      int b = (a + 1) % t->n;
+      double ex = bx[b] - bx[a], ey = by[b] - by[a];
+      double wx = bx[a] - t->cx[i], wy = by[a] - t->cy[i];
+      double den = nx * ey - ny * ex;
+      if (den == 0) continue;
+      double h = (wx * ey - wy * ex) / den, f = (wx * ny - wy * nx) / den;
+      if (f >= 0 && f <= 1 && h > 0 && (best == 0 || h < best)) best = h;
+    }
+  }
+  return best;
+}
+
+/* Move given border points along their border onto the normal of their centre point. Files
+** such as DeepRacer's sample each border on its own, so in corners a row's border point is not
+** across from its centre point, and projecting it onto the normal would make the track look
+** narrower there than its borders are; after this, half widths and borders agree. */
+static int ch__snap_borders(ch_track *t, const unsigned char *has, const ch_track__where *w,
+                            ch_error *err) {
+  double *nb = malloc(4 * (size_t)t->n * sizeof *nb);
+  if (!nb) return ch_error_set(err, CH_ENOMEM, "%s: out of memory", w->source);
+  for (int i = 0; i < t->n; i++) {
+    double nx = -t->ty[i], ny = t->tx[i];
+    double hl = has[i] ? ch__normal_hit(t, t->lx, t->ly, i, nx, ny) : 0;
+    double hr = has[i] ? ch__normal_hit(t, t->rx, t->ry, i, -nx, -ny) : 0;
+    nb[4 * i] = hl > 0 ? t->cx[i] + hl * nx : t->lx[i];
+    nb[4 * i + 1] = hl > 0 ? t->cy[i] + hl * ny : t->ly[i];
+    nb[4 * i + 2] = hr > 0 ? t->cx[i] - hr * nx : t->rx[i];
+    nb[4 * i + 3] = hr > 0 ? t->cy[i] - hr * ny : t->ry[i];
+  }
+  for (int i = 0; i < t->n; i++) {
+    t->lx[i] = nb[4 * i], t->ly[i] = nb[4 * i + 1];
+    t->rx[i] = nb[4 * i + 2], t->ry[i] = nb[4 * i + 3];
+  }
+  free(nb);
   return CH_OK;
 }
 
@@ -162,85 +221,8 @@ static int ch__median_width(ch_track *t, ch_error *err) {
   return CH_OK;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* Border self-intersection: a sweep over segments sorted by their smallest x                 */
-/* ------------------------------------------------------------------------------------------ */
-
-typedef struct ch__span {
-  double x0, x1, y0, y1;
-  int seg;
-} ch__span;
-
-static int ch__cmp_span(const void *a, const void *b) {
-  return ch__cmp_double(&((const ch__span *)a)->x0, &((const ch__span *)b)->x0);
-}
-
-static double ch__orient(double ax, double ay, double bx, double by, double cx, double cy) {
-  double v = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
-  return (v > 0) - (v < 0);
-}
-
-/* Segments whose bounding boxes overlap (checked by the caller) intersect or touch. */
-static int ch__crosses(const double *x, const double *y, int n, int a, int b) {
-  int a2 = (a + 1) % n, b2 = (b + 1) % n;
-  double o1 = ch__orient(x[a], y[a], x[a2], y[a2], x[b], y[b]);
-  double o2 = ch__orient(x[a], y[a], x[a2], y[a2], x[b2], y[b2]);
-  double o3 = ch__orient(x[b], y[b], x[b2], y[b2], x[a], y[a]);
-  double o4 = ch__orient(x[b], y[b], x[b2], y[b2], x[a2], y[a2]);
-  return o1 * o2 <= 0 && o3 * o4 <= 0;
-}
-
-static int ch__adjacent(const ch_track *t, int a, int b) {
-  int d = abs(a - b);
-  return d <= 1 || (t->is_loop && d == t->nseg - 1);
-}
-
-/* First crossing pair of the polyline (x, y) as segment indices, or 0 if none. */
-static int ch__find_crossing(const ch_track *t, const double *x, const double *y, ch__span *sp,
-                             int *a, int *b) {
-  for (int i = 0; i < t->nseg; i++) {
-    int j = (i + 1) % t->n;
-    sp[i] = (ch__span){fmin(x[i], x[j]), fmax(x[i], x[j]), fmin(y[i], y[j]), fmax(y[i], y[j]), i};
-  }
-  qsort(sp, (size_t)t->nseg, sizeof *sp, ch__cmp_span);
-  for (int i = 0; i < t->nseg; i++) {
-    for (int k = i + 1; k < t->nseg && sp[k].x0 <= sp[i].x1; k++) {
-      if (sp[k].y0 > sp[i].y1 || sp[k].y1 < sp[i].y0) continue;
-      if (ch__adjacent(t, sp[i].seg, sp[k].seg)) continue;
-      if (ch__crosses(x, y, t->n, sp[i].seg, sp[k].seg)) {
-        *a = sp[i].seg < sp[k].seg ? sp[i].seg : sp[k].seg;
-        *b = sp[i].seg < sp[k].seg ? sp[k].seg : sp[i].seg;
-        return 1;
-      }
-    }
-  }
-  return 0;
-}
-
-static int ch__check_borders(const ch_track *t, const ch__where *w, ch_error *err) {
-  ch__span *sp = malloc((size_t)t->nseg * sizeof *sp);
-  if (!sp) return ch_error_set(err, CH_ENOMEM, "%s: out of memory", w->source);
-  int a, b, rc = CH_OK;
-  char at[300];
-  for (int side = 0; side < 2 && rc == CH_OK; side++) {
-    const double *x = side ? t->rx : t->lx, *y = side ? t->ry : t->ly;
-    if (!ch__find_crossing(t, x, y, sp, &a, &b)) continue;
-    if (w->line)
-      rc = ch_error_set(
-          err, CH_ECORRUPT, "%s: %s border crosses itself (segments starting at lines %d and %d)",
-          ch__at(w, a, at, sizeof at), side ? "right" : "left", w->line[a], w->line[b]);
-    else
-      rc = ch_error_set(err, CH_ECORRUPT,
-                        "%s: %s border crosses itself (segments starting at points %d and %d)",
-                        w->source, side ? "right" : "left", a, b);
-  }
-  free(sp);
-  return rc;
-}
-
-/* Fill everything derived from cx, cy (and the given borders) and validate. */
-static int ch__finish(ch_track *t, const unsigned char *has, double width, const ch__where *w,
-                      ch_error *err) {
+int ch_track__finish(ch_track *t, const unsigned char *has, double width, int snap,
+                     const ch_track__where *w, ch_error *err) {
   int need = t->is_loop ? 3 : 2;
   if (t->n < need)
     return ch_error_set(err, CH_ECORRUPT, "%s: a %s track needs at least %d points, got %d",
@@ -248,10 +230,13 @@ static int ch__finish(ch_track *t, const unsigned char *has, double width, const
   t->nseg = t->is_loop ? t->n : t->n - 1;
   int rc;
   if ((rc = ch__segments(t, w, err)) || (rc = ch__tangents(t, w, err)) ||
+      (snap && (rc = ch__snap_borders(t, has, w, err))) ||
       (rc = ch__borders(t, has, width, w, err)))
     return rc;
   ch__arc_and_heading(t);
-  if ((rc = ch__median_width(t, err)) || (rc = ch__check_borders(t, w, err))) return rc;
+  if ((rc = ch__median_width(t, err)) || (rc = ch_track__grid_build(t, err)) ||
+      (rc = ch_track__check_crossings(t, w, err)))
+    return rc;
   return CH_OK;
 }
 
@@ -439,7 +424,7 @@ static int ch__check_directives(ch__parser *p) {
 
 static int ch__build(ch__parser *p, ch_track **out) {
   int n = p->nrows;
-  ch_track *t = ch__track_alloc(n > 0 ? n : 1);
+  ch_track *t = ch_track__alloc(n > 0 ? n : 1);
   unsigned char *has = malloc((size_t)(n > 0 ? n : 1));
   int *line = malloc((size_t)(n > 0 ? n : 1) * sizeof *line);
   if (!t || !has || !line) {
@@ -456,8 +441,8 @@ static int ch__build(ch__parser *p, ch_track **out) {
     if (has[i]) t->lx[i] = v[2], t->ly[i] = v[3], t->rx[i] = v[4], t->ry[i] = v[5];
     line[i] = p->rows[i].line;
   }
-  ch__where w = {p->src, line};
-  int rc = ch__finish(t, has, p->width, &w, p->err);
+  ch_track__where w = {p->src, line, "line", "left", "right"};
+  int rc = ch_track__finish(t, has, p->width, 0, &w, p->err);
   free(has), free(line);
   if (rc) {
     ch_track_free(t);
@@ -480,7 +465,7 @@ int ch_track_parse(const char *text, const char *source_name, ch_track **out, ch
   return rc;
 }
 
-static int ch__read_file(const char *path, char **text, ch_error *err) {
+int ch_track__read_file(const char *path, char **data, size_t *size, ch_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f)
     return ch_error_set(err, errno == ENOENT ? CH_ENOTFOUND : CH_EIO, "%s: %s", path,
@@ -502,24 +487,37 @@ static int ch__read_file(const char *path, char **text, ch_error *err) {
     return ch_error_set(err, CH_EIO, "%s: %s", path, strerror(failed));
   }
   buf[len] = '\0';
-  *text = buf;
+  *data = buf;
+  *size = len;
   return CH_OK;
+}
+
+/* A DeepRacer file loads wherever a .track file does: its magic cannot start a text file. */
+static int ch__is_npy(const char *data, size_t size) {
+  return size >= 6 && memcmp(data, "\x93NUMPY", 6) == 0;
 }
 
 int ch_track_load(const char *path, ch_track **out, ch_error *err) {
   char *text = NULL;
+  size_t size = 0;
   *out = NULL;
   ch_error_clear(err);
-  int rc = ch__read_file(path, &text, err);
+  int rc = ch_track__read_file(path, &text, &size, err);
   if (rc) return rc;
-  rc = ch_track_parse(text, path, out, err);
+  if (ch__is_npy(text, size))
+    rc = ch_track_parse_npy(text, size, path, NULL, out, err);
+  else if (memchr(text, '\0', size))
+    rc = ch_error_set(err, CH_ECORRUPT, "%s: binary data in a .track file (a NUL byte at %zu)",
+                      path, (size_t)((char *)memchr(text, '\0', size) - text));
+  else
+    rc = ch_track_parse(text, path, out, err);
   free(text);
   return rc;
 }
 
 int ch_track_reverse(const ch_track *src, ch_track **out, ch_error *err) {
   *out = NULL;
-  ch_track *t = ch__track_alloc(src->n);
+  ch_track *t = ch_track__alloc(src->n);
   unsigned char *has = malloc((size_t)src->n);
   if (!t || !has) {
     ch_track_free(t), free(has);
@@ -534,8 +532,8 @@ int ch_track_reverse(const ch_track *src, ch_track **out, ch_error *err) {
     t->rx[i] = src->lx[j], t->ry[i] = src->ly[j];
     has[i] = 1;
   }
-  ch__where w = {src->name, NULL};
-  int rc = ch__finish(t, has, 0, &w, err);
+  ch_track__where w = {src->name, NULL, "point", "left", "right"};
+  int rc = ch_track__finish(t, has, 0, 0, &w, err);
   free(has);
   if (rc) {
     ch_track_free(t);
@@ -548,15 +546,6 @@ int ch_track_reverse(const ch_track *src, ch_track **out, ch_error *err) {
 /* ------------------------------------------------------------------------------------------ */
 /* Queries                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
-
-/* Squared distance from (x, y) to segment i. */
-static double ch__seg_d2(const ch_track *t, int i, double x, double y) {
-  double px = x - t->cx[i], py = y - t->cy[i];
-  double a = px * t->ux[i] + py * t->uy[i];
-  a = a < 0 ? 0 : a > t->ulen[i] ? t->ulen[i] : a;
-  double dx = px - a * t->ux[i], dy = py - a * t->uy[i];
-  return dx * dx + dy * dy;
-}
 
 static int ch__next_seg(const ch_track *t, int i, int dir) {
   i += dir;
@@ -580,7 +569,7 @@ static void ch__walk(const ch_track *t, double x, double y, int i, int dir, doub
   for (int k = 0; k < t->nseg; k++) {
     int j = ch__next_seg(t, i, dir);
     if (j < 0) break;
-    double d = ch__seg_d2(t, j, x, y);
+    double d = ch_track__seg_d2(t, j, x, y);
     if (d < *best) {
       *best = d, *found = j;
     } else {
@@ -592,16 +581,8 @@ static void ch__walk(const ch_track *t, double x, double y, int i, int dir, doub
 }
 
 static int ch__closest_segment(const ch_track *t, double x, double y, int hint) {
-  if (hint < 0 || hint >= t->nseg) {
-    int best = 0;
-    double bd = ch__seg_d2(t, 0, x, y);
-    for (int i = 1; i < t->nseg; i++) {
-      double d = ch__seg_d2(t, i, x, y);
-      if (d < bd) best = i, bd = d;
-    }
-    return best;
-  }
-  double best = ch__seg_d2(t, hint, x, y);
+  if (hint < 0 || hint >= t->nseg) return ch_track__grid_closest(t, x, y);
+  double best = ch_track__seg_d2(t, hint, x, y);
   int found = hint;
   ch__walk(t, x, y, hint, +1, &best, &found);
   ch__walk(t, x, y, hint, -1, &best, &found);
@@ -725,4 +706,38 @@ double ch_track_theta(const ch_track *t, double s, int *hint) {
 
 double ch_track_curvature(const ch_track *t, double s, double a, double b) {
   return (ch_track_theta(t, s + b, NULL) - ch_track_theta(t, s + a, NULL)) / (b - a);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Facts                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+static void ch__bbox(const ch_track *t, const double *x, const double *y, ch_track_info *o) {
+  for (int i = 0; i < t->n; i++) {
+    o->x0 = fmin(o->x0, x[i]), o->x1 = fmax(o->x1, x[i]);
+    o->y0 = fmin(o->y0, y[i]), o->y1 = fmax(o->y1, y[i]);
+  }
+}
+
+void ch_track_describe(const ch_track *t, ch_track_info *out) {
+  out->x0 = out->y0 = INFINITY;
+  out->x1 = out->y1 = -INFINITY;
+  ch__bbox(t, t->cx, t->cy, out);
+  ch__bbox(t, t->lx, t->ly, out);
+  ch__bbox(t, t->rx, t->ry, out);
+  out->width_min = INFINITY, out->width_max = 0;
+  for (int i = 0; i < t->n; i++) {
+    out->width_min = fmin(out->width_min, t->hl[i] + t->hr[i]);
+    out->width_max = fmax(out->width_max, t->hl[i] + t->hr[i]);
+  }
+  /* A window of 0.2 m spans a couple of points on any real track, so one sharp vertex of a
+  ** coarse polyline does not read as a tiny radius. A straight's ends count as straight. */
+  double kmax = 0;
+  for (int i = 0; i < t->n; i++) {
+    double a = t->is_loop ? -0.1 : fmax(-0.1, -t->s[i]);
+    double b = t->is_loop ? 0.1 : fmin(0.1, t->length - t->s[i]);
+    if (b - a > 1e-9) kmax = fmax(kmax, fabs(ch_track_curvature(t, t->s[i], a, b)));
+  }
+  out->min_radius = kmax > 1e-9 ? 1 / kmax : INFINITY;
+  out->direction = !t->is_loop ? 0 : t->total_turn > 0 ? 1 : -1;
 }

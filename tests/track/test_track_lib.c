@@ -1,44 +1,5 @@
-/* test_track_lib.c -- the track library: format errors, geometry, queries, shipped tracks. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "track.h"
-
-#define PI 3.14159265358979323846
-
-#define expect_near(a, b, eps)                                                                     \
-  do {                                                                                             \
-    double a_ = (a), b_ = (b);                                                                     \
-    if (!(fabs(a_ - b_) <= (eps)))                                                                 \
-      fail_msg("%s = %.12g, expected %.12g (+- %g)", #a, a_, b_, (double)(eps));                   \
-  } while (0)
-
-#define expect_between(v, lo, hi)                                                                  \
-  do {                                                                                             \
-    double v_ = (v);                                                                               \
-    if (!(v_ >= (lo) && v_ <= (hi))) fail_msg("%s = %.12g, expected in [%g, %g]", #v, v_, lo, hi); \
-  } while (0)
-
-#define expect_contains(hay, needle)                                                               \
-  do {                                                                                             \
-    if (!strstr((hay), (needle))) fail_msg("message \"%s\" lacks \"%s\"", (hay), (needle));        \
-  } while (0)
-
-/* Deterministic xorshift so failures reproduce. */
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static double rnd(void) {
-  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-  return (double)(rng >> 11) / 9007199254740992.0;
-}
+/* test_track_lib.c -- the track library: format errors, crossings, geometry, queries. */
+#include "track_test.h"
 
 /* Track text with a header block and "x y" rows. */
 static char *track_text(const char *head, int n, const double *x, const double *y) {
@@ -267,16 +228,6 @@ static double brute_distance(const ch_track *t, double x, double y, int *seg) {
   return best;
 }
 
-static ch_track *load_shipped(const char *name) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/tracks/%s.track", CHICANE_SOURCE_DIR, name);
-  ch_track *t = NULL;
-  ch_error err;
-  int rc = ch_track_load(path, &t, &err);
-  if (rc) fail_msg("%s: %d %s", path, rc, err.message);
-  return t;
-}
-
 /* Random points within band of the centre line; offsets are compared where the track is smooth
 ** (smooth != 0), since at a polygon corner the offset along the bisector is not the distance. */
 static void check_projection(const ch_track *t, int trials, double band, int smooth) {
@@ -414,6 +365,127 @@ static void test_shipped_tracks(void **state) {
   ch_track_free(o);
 }
 
+/* A left border point pushed far along the track past a left bend: every border point is on
+** its side, the border does not cross itself, but its segments cut across the centre line. */
+static void test_border_crosses_centre_line(void **state) {
+  (void)state;
+  const char *text = "chicane-track 1\n"
+                     "name bend\n"
+                     "loop no\n"
+                     "width 0.6\n"
+                     "0 0\n"
+                     "1 0\n"
+                     "2 0 2.8 0.5 2.115 -0.277\n" /* line 7 */
+                     "2.7 0.7\n"
+                     "2.7 1.7\n";
+  ch_track *t = (ch_track *)1;
+  ch_error err;
+  int rc = ch_track_parse(text, "bend.track", &t, &err);
+  assert_int_equal(rc, CH_ECORRUPT);
+  assert_null(t);
+  expect_contains(err.message, "bend.track:6: left border crosses the centre line");
+  expect_contains(err.message, "the border segment starting at line 6 meets the centre segment "
+                               "starting at line 7");
+}
+
+/* Two legs of a loop lying across each other: the borders of one cross those of the other. */
+static void test_overlapping_legs(void **state) {
+  (void)state;
+  double x[40], y[40];
+  for (int i = 0; i < 40; i++) { /* a thin ellipse 0.3 m high: its halves overlap at 0.5 m wide */
+    double a = 2 * PI * i / 40;
+    x[i] = 3 * cos(a), y[i] = 0.15 * sin(a);
+  }
+  char *text = track_text("chicane-track 1\nname thin\nloop yes\nwidth 0.5\n", 40, x, y);
+  ch_track *t = (ch_track *)1;
+  ch_error err;
+  int rc = ch_track_parse(text, "thin.track", &t, &err);
+  free(text);
+  assert_int_equal(rc, CH_ECORRUPT);
+  assert_null(t);
+  expect_contains(err.message, "thin.track:");
+  expect_contains(err.message, "border cross");
+}
+
+/* A big loop (10^4 points) loads: validation is not quadratic (this would take minutes). */
+static void test_big_track(void **state) {
+  (void)state;
+  int n = 10000;
+  double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+  assert_true(x && y);
+  for (int i = 0; i < n; i++) {
+    double a = 2 * PI * i / n, r = 20 + 3 * sin(5 * a);
+    x[i] = r * cos(a), y[i] = r * sin(a);
+  }
+  char *text = track_text("chicane-track 1\nname big\nloop yes\nwidth 1\n", n, x, y);
+  ch_track *t = parse_ok(text);
+  free(text), free(x), free(y);
+  assert_int_equal(t->n, n);
+  expect_near(t->total_turn, 2 * PI, 1e-6);
+  for (int k = 0; k < 200; k++) {
+    double px = 50 * rnd() - 25, py = 50 * rnd() - 25;
+    int seg;
+    ch_track_proj p;
+    ch_track_project(t, px, py, -1, &p);
+    expect_near(p.distance, brute_distance(t, px, py, &seg), 1e-12);
+  }
+  ch_track_free(t);
+}
+
+static void test_describe(void **state) {
+  (void)state;
+  ch_track *sq = square_loop(0.6);
+  ch_track_info in;
+  ch_track_describe(sq, &in);
+  expect_near(in.width_min, 0.6, 1e-12);
+  expect_near(in.width_max, 0.6, 1e-12);
+  expect_near(in.x0, -0.3, 1e-12);
+  expect_near(in.y1, 4.3, 1e-12);
+  assert_int_equal(in.direction, 1);
+  ch_track *r = NULL;
+  ch_error err;
+  assert_int_equal(ch_track_reverse(sq, &r, &err), CH_OK);
+  ch_track_describe(r, &in);
+  assert_int_equal(in.direction, -1);
+  ch_track_free(r);
+  ch_track_free(sq);
+  ch_track *c = circle_loop(2, 120);
+  ch_track_describe(c, &in);
+  expect_near(in.min_radius, 2, 0.01);
+  ch_track_free(c);
+  ch_track *s = load_shipped("straight");
+  ch_track_describe(s, &in);
+  assert_int_equal(in.direction, 0);
+  assert_true(isinf(in.min_radius));
+  ch_track_free(s);
+}
+
+/* The straight and the loop of varying width that make_tracks.lua adds. */
+static void test_shipped_straight_and_narrows(void **state) {
+  (void)state;
+  ch_track *s = load_shipped("straight");
+  assert_string_equal(s->name, "straight");
+  assert_int_equal(s->is_loop, 0);
+  expect_near(s->length, 8.0, 1e-3);
+  expect_near(s->width, 1.067, 1e-9);
+  expect_near(s->total_turn, 0, 0);
+  ch_track_free(s);
+  ch_track *w = load_shipped("narrows");
+  ch_track_info in;
+  ch_track_describe(w, &in);
+  assert_int_equal(w->is_loop, 1);
+  expect_near(w->total_turn, 2 * PI, 1e-6);
+  expect_near(w->width, 1.067, 1e-3); /* most of the loop keeps the full width */
+  expect_near(in.width_min, 0.9, 1e-3);
+  expect_near(in.width_max, 1.067, 1e-3);
+  expect_between(in.min_radius, 0.8, 1.0);
+  /* The narrow part is a stretch, not a point: count the points below 0.95 m. */
+  int narrow = 0;
+  for (int i = 0; i < w->n; i++) narrow += w->hl[i] + w->hr[i] < 0.95;
+  expect_between(narrow, 20, 60);
+  ch_track_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_errors),
@@ -427,6 +499,11 @@ int main(void) {
       cmocka_unit_test(test_point_at_round_trip),
       cmocka_unit_test(test_curvature_circle_and_reverse),
       cmocka_unit_test(test_shipped_tracks),
+      cmocka_unit_test(test_border_crosses_centre_line),
+      cmocka_unit_test(test_overlapping_legs),
+      cmocka_unit_test(test_big_track),
+      cmocka_unit_test(test_describe),
+      cmocka_unit_test(test_shipped_straight_and_narrows),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
