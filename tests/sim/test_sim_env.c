@@ -510,28 +510,123 @@ static void test_active_mask(void **state) {
   vt->destroy(env);
 }
 
-static void test_reverse_drives_the_other_way(void **state) {
+/* One handle drives either way, chosen per episode. */
+static void test_reversed_episode(void **state) {
   (void)state;
-  void *fwd = make_env(fx.bayside, ""), *rev = make_env(fx.bayside, ", \"reverse\": true");
-  ch_env_spec sf, sr;
-  vt->spec(fwd, &sf), vt->spec(rev, &sr);
-  expect_near(sr.track_length, sf.track_length, 1e-9);
-  assert_int_equal(sr.num_waypoints, sf.num_waypoints);
-  uint32_t n = sf.num_waypoints;
-  double *a = malloc(2 * n * sizeof *a), *b = malloc(2 * n * sizeof *b);
-  assert_true(a && b);
-  vt->waypoints(fwd, a, n), vt->waypoints(rev, b, n);
-  expect_near(b[0], a[0], 0);
-  expect_near(b[2], a[2 * (n - 1)], 0);
+  void *env = make_env(fx.bayside, "");
+  ch_env_spec sp;
+  vt->spec(env, &sp);
+  uint32_t n = sp.num_waypoints;
+  double *wp = malloc(2 * n * sizeof *wp);
+  assert_non_null(wp);
+  assert_int_equal(vt->waypoints(env, wp, n), (int)n);
   car_out of, orv;
-  reset1(fwd, 0, &of), reset1(rev, 0, &orv);
-  assert_int_equal(orv.p.is_reversed, 1);
+  ch_error err;
+  reset1(env, 0, &of);
   assert_int_equal(of.p.is_reversed, 0);
-  expect_near(fabs(remainder(orv.p.heading - of.p.heading, 360)), 180, 1);
-  for (int k = 0; k < 10; k++) step1(rev, 0, 1, &orv);
-  assert_true(orv.p.progress > 0);
-  free(a), free(b);
-  vt->destroy(fwd), vt->destroy(rev);
+  assert_int_equal(of.p.closest_waypoints[0], 0);
+  assert_int_equal(of.p.closest_waypoints[1], 1);
+  double fwd_heading = of.p.heading;
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0, 0, 1, 0, 0}, orv.obs, NULL, &orv.p, &err),
+                   CH_OK);
+  assert_int_equal(orv.p.is_reversed, 1);
+  expect_near(orv.p.x, wp[0], 1e-9); /* a loop keeps its start line */
+  expect_near(orv.p.y, wp[1], 1e-9);
+  expect_near(fabs(remainder(orv.p.heading - fwd_heading, 360)), 180, 1);
+  /* {behind, ahead} in the driving direction, as indices of the file's points. */
+  assert_int_equal(orv.p.closest_waypoints[0], 0);
+  assert_int_equal(orv.p.closest_waypoints[1], (int)n - 1);
+  for (int k = 0; k < 40; k++) {
+    double steer = atan(0.164 * 2 * orv.obs[5]) * 180 / PI - 25 * orv.obs[2] - 40 * orv.obs[3];
+    step1(env, steer, 1.5, &orv);
+    int b = orv.p.closest_waypoints[0], a = orv.p.closest_waypoints[1];
+    assert_int_equal(a, (b + (int)n - 1) % (int)n);
+    /* The car lies between them: heading from behind to ahead matches the car's. */
+    double h = atan2(wp[2 * a + 1] - wp[2 * b + 1], wp[2 * a] - wp[2 * b]) * 180 / PI;
+    assert_true(fabs(remainder(h - orv.p.heading, 360)) < 30);
+  }
+  assert_int_equal(orv.status, CH_EPISODE_IN_PROGRESS);
+  assert_true(orv.p.progress > 5);
+  assert_true(orv.p.closest_waypoints[0] > (int)n / 2); /* went down from the last point */
+  /* And the next episode goes forward again. */
+  reset1(env, 0, &of);
+  assert_int_equal(of.p.is_reversed, 0);
+  expect_near(of.p.heading, fwd_heading, 0);
+  step1(env, 0, 1, &of);
+  assert_true(of.p.progress > 0);
+  free(wp);
+  vt->destroy(env);
+}
+
+/* A reversed straight track starts at the file's far end and ends at its first point. */
+static void test_reversed_straight(void **state) {
+  (void)state;
+  void *env = make_env(fx.straight, "");
+  car_out o;
+  ch_error err;
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0, 0, 1, 0, 0}, o.obs, NULL, &o.p, &err),
+                   CH_OK);
+  expect_near(o.p.x, 20, 1e-9);
+  expect_near(fabs(o.p.heading), 180, 1e-9);
+  assert_int_equal(o.p.closest_waypoints[0], 80);
+  assert_int_equal(o.p.closest_waypoints[1], 79);
+  o.status = CH_EPISODE_IN_PROGRESS;
+  int n = 0;
+  while (o.status == CH_EPISODE_IN_PROGRESS && n++ < 200) {
+    step1(env, 0, 4, &o);
+    if (o.status == CH_EPISODE_IN_PROGRESS)
+      expect_near(o.p.progress, 100 * (20 - o.p.x) / 20, 1e-9);
+  }
+  assert_int_equal(o.status, CH_EPISODE_LAP_COMPLETE);
+  assert_true(o.p.x <= 0);
+  assert_int_equal(o.p.closest_waypoints[1], 0);
+  vt->destroy(env);
+}
+
+static void test_start_offset(void **state) {
+  (void)state;
+  void *env = make_env(fx.big_circle, "");
+  ch_env_params p;
+  ch_error err;
+  /* Counter-clockwise on a circle of radius 10: left of the centre line is inside. */
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0.25, 1.5, 0, 0, 0}, NULL, NULL, &p, &err),
+                   CH_OK);
+  expect_near(p.x, 0, 0.01);
+  expect_near(p.y, 8.5, 1e-3);
+  expect_near(p.distance_from_center, 1.5, 1e-3);
+  assert_int_equal(p.is_left_of_center, 1);
+  expect_near(fabs(remainder(p.heading - 180, 360)), 0, 0.5);
+  expect_near(p.progress, 0, 0);
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0.25, -2, 0, 0, 0}, NULL, NULL, &p, &err),
+                   CH_OK);
+  expect_near(hypot(p.x, p.y), 12, 1e-3);
+  assert_int_equal(p.is_left_of_center, 0);
+  /* Reversed, left is outside. */
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0.25, 1, 1, 0, 0}, NULL, NULL, &p, &err),
+                   CH_OK);
+  expect_near(hypot(p.x, p.y), 11, 1e-3);
+  assert_int_equal(p.is_left_of_center, 1);
+  expect_near(p.y, -11, 1e-2); /* a quarter of the way clockwise from (10, 0) */
+  /* Outside the borders, or not a number, is an error. */
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0.25, 3.2, 0, 0, 0}, NULL, NULL, &p, &err),
+                   CH_ERANGE);
+  expect_contains(err.message, "start_offset 3.2 m for car 0 is outside the track");
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0.25, NAN, 0, 0, 0}, NULL, NULL, &p, &err),
+                   CH_ERANGE);
+  assert_int_equal(vt->reset(env, 0, &(ch_env_reset){0.25, 0, 2, 0, 0}, NULL, NULL, &p, &err),
+                   CH_EINVAL);
+  expect_contains(err.message, "reversed 2 for car 0 must be 0 or 1");
+  vt->destroy(env);
+}
+
+static void test_start_heading_offset(void **state) {
+  (void)state;
+  void *env = make_env(fx.wide, ", \"start_heading_offset\": 30");
+  car_out o;
+  reset1(env, 0.1, &o);
+  expect_near(o.p.heading, 30, 1e-9);
+  expect_near(o.obs[3], sin(PI / 6), 1e-6);
+  vt->destroy(env);
 }
 
 /* A simple line follower laps bayside at 1.8 m/s: the track's corners suit the car model. */
@@ -575,8 +670,8 @@ static void test_bad_config(void **state) {
   snprintf(cfg, sizeof cfg, "{\"track\": \"%s\", \"min_speed\": \"fast\"}", fx.circle);
   expect_bad_config(cfg, CH_EINVAL,
                     "config key 'min_speed' must be a number in [0, 4], got \"fast\"");
-  snprintf(cfg, sizeof cfg, "{\"track\": \"%s\", \"reverse\": 1}", fx.circle);
-  expect_bad_config(cfg, CH_EINVAL, "'reverse'");
+  snprintf(cfg, sizeof cfg, "{\"track\": \"%s\", \"reverse\": true}", fx.circle);
+  expect_bad_config(cfg, CH_EINVAL, "unknown config key 'reverse' (the direction is chosen per");
   snprintf(cfg, sizeof cfg, "{\"track\": \"%s\", \"substeps\": 0}", fx.circle);
   expect_bad_config(cfg, CH_EINVAL, "'substeps'");
   snprintf(cfg, sizeof cfg, "{\"track\": \"%s\", \"max_steps\": -1}", fx.circle);
@@ -686,7 +781,10 @@ int main(void) {
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_batched_equals_single),
       cmocka_unit_test(test_active_mask),
-      cmocka_unit_test(test_reverse_drives_the_other_way),
+      cmocka_unit_test(test_reversed_episode),
+      cmocka_unit_test(test_reversed_straight),
+      cmocka_unit_test(test_start_offset),
+      cmocka_unit_test(test_start_heading_offset),
       cmocka_unit_test(test_bayside_lap),
       cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_misuse),
