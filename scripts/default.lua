@@ -2,18 +2,28 @@
 -- car completes 3 of 3 evaluation laps (or 10 minutes pass).
 --
 -- Every key is optional except reward and action_space; the values shown for
--- hyperparameters are DeepRacer's console defaults unless a comment says otherwise.
+-- hyperparameters are DeepRacer's console defaults unless a comment says otherwise. The
+-- other example scripts here show the rest: curriculum.lua (on_iteration: switch tracks, decay
+-- the learning rate), continuous.lua (continuous actions), camera.lua (camera + CNN),
+-- object_avoidance.lua (boxes on the track), head_to_head.lua (bot cars) and
+-- multi_track.lua (several tracks at once). To start from a DeepRacer model's files, add
+--   deepracer = { model_metadata = "model_metadata.json", hyperparameters = "hyperparameters.json" },
+-- and the action space, sensor, network, algorithm and hyperparameters come from them (keys
+-- written here still win).
 
 return {
   model = "bayside-ppo",
-  track = "bayside",                -- tracks/bayside.track (or a path to a .track file)
+  track = "bayside",                  -- tracks/bayside.track (or a path to a .track file)
   reward = "../rewards/progress.lua", -- relative to this script, else to the data directory
 
   -- steering_angle in degrees (+ = left), speed in m/s; action_grid(steerings, speeds)
   -- builds every combination, or list them as { {steering_angle = 0, speed = 1}, ... }
+  -- (console_actions(30, 5, 3, 2) builds what the DeepRacer console would)
   action_space = action_grid({ -30, -15, 0, 15, 30 }, { 1.5, 3.0 }),
 
-  network = { hidden = { 64, 64 }, activation = "tanh" },
+  sensor = { "state" },     -- the compact state vector: fastest to learn from
+  algorithm = "clipped_ppo",
+  network = { plugin = "mlp", hidden = { 64, 64 }, activation = "tanh" },
 
   hyperparameters = {
     batch_size = 64,
@@ -30,9 +40,14 @@ return {
     max_seconds = 600,  -- or after 10 minutes
   },
 
+  start = {
+    advance = 0.05,     -- each episode starts 5% of the track further on (DeepRacer's rule)
+    offset = 0,         -- metres left (+) of the centre line
+    alternate_direction = false, -- true: every other episode drives the track the other way
+  },
+
   workers = 2,          -- rollout threads (one per core)
   cars_per_worker = 8,  -- cars each worker steps together
   segment_steps = 128,  -- episodes are cut into segments of this many steps
   max_steps = 1500,     -- a training episode ends after 100 s of simulated time
-  start_advance = 0.05, -- each episode starts 5% of the track further on (DeepRacer's rule)
 }

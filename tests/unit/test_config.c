@@ -84,6 +84,12 @@ static void test_default_script(void **state) {
   assert_int_equal(c->segment_steps, 128);
   assert_int_equal(c->max_steps, 1500);
   unit_assert_near(c->start_advance, 0.05, 0);
+  assert_int_equal(c->num_sensors, 1);
+  assert_string_equal(c->sensors[0], "state");
+  assert_string_equal(c->algorithm, "clipped_ppo");
+  assert_string_equal(c->network_plugin, "mlp");
+  unit_assert_near(c->start_offset, 0, 0);
+  assert_int_equal(c->alternate_direction, 0);
 }
 
 static void test_minimal_script(void **state) {

@@ -420,7 +420,8 @@ static void test_params_fields(void **state) {
       "  function(p) return p.track_width * 1000 + p.track_length end,\n"
       "  function(p) return b(p.all_wheels_on_track) * 10 + b(p.is_left_of_center) end,\n"
       "  function(p) return b(p.is_offtrack) * 100 + b(p.is_crashed) * 10 + b(p.is_reversed) end,\n"
-      "  function(p) return #p.closest_objects + #p.objects_location + #p.objects_distance end,\n"
+      "  function(p) return #p.closest_objects * 100 + p.closest_objects[1] * 10 +\n"
+      "    p.closest_objects[2] + #p.objects_location + #p.objects_distance end,\n"
       "  function(p) return math.type(p.steps) == 'integer' and p.steps or -1 end,\n"
       "}\n"
       "function reward_function(p) return q[p.steps](p) end\n",
@@ -428,8 +429,9 @@ static void test_params_fields(void **state) {
   ch_env_params p = params();
   p.distance_from_center = 0.125;
   p.is_crashed = 1;
+  /* closest_objects: always two entries, 0 (none) in a time trial */
   static const double want[] = {4,    0.0, 4.5 + 25.0, 12, 1250 - 0.5, 30.0, 0.125,
-                                12.5, 210, 760 + 17.5, 11, 10,         0,    14};
+                                12.5, 210, 760 + 17.5, 11, 10,         200,  14};
   for (int i = 0; i < (int)(sizeof want / sizeof want[0]); i++) {
     p.steps = i + 1;
     double got = call_ok(r, &p);
