@@ -7,9 +7,12 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libhiredis-dev libcjson-dev
           libsqlite3-dev libopenblas-dev libssl-dev zlib1g-dev libcmocka-dev
           libcurl4-openssl-dev libxml2-dev libcairo2-dev libgif-dev libreadline-dev
-          redis-server nodejs npm)
+          redis-server)
 
 missing=()
+# npm may come with a non-Debian nodejs build (which conflicts with Debian's npm package), so
+# the packages are wanted only when the command is missing.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
