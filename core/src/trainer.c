@@ -114,12 +114,10 @@ static void ch__batch_free(ch__batch *b) {
 
 /* ---------------------------------------------------------------- setup and teardown */
 
+/* The env config of the training script (sensors, race type, objects), as JSON text. */
 static char *ch__env_json(const ch_train_config *c, int num_cars) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "track", c->track_path);
-  cJSON_AddNumberToObject(o, "num_cars", num_cars);
-  cJSON_AddNumberToObject(o, "max_steps", c->max_steps);
-  char *s = cJSON_PrintUnformatted(o);
+  cJSON *o = ch_config_env_json(c, c->track_path, (uint32_t)num_cars);
+  char *s = o ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
   return s;
 }
