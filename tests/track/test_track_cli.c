@@ -118,6 +118,7 @@ static void test_show_json(void **state) {
 }
 
 static void test_import(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   static char out[1 << 16];
   char args[1024], path[512];
@@ -173,6 +174,7 @@ static int count_lines(const char *path) {
 }
 
 static void test_line(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   char args[1024], csv[512];
   snprintf(csv, sizeof csv, "%s/oval-line.csv", home);

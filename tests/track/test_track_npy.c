@@ -328,6 +328,7 @@ static void test_bad_name_and_missing_file(void **state) {
 }
 
 static void test_name_from_path(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   char name[CH_TRACK_NAME_MAX];
   ch_track_name_from_path("a/b/Re Invent.2019.npy", name);
@@ -382,6 +383,7 @@ static int read_notice(notice_row *out, int max) {
 ** distance between inner and outer points of a row, which corner rows stretch (they are not
 ** across from each other), so the track's true width sits at its lower end. */
 static void test_shared_files_match_notice(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   notice_row rows[16];
   int n = read_notice(rows, 16);
@@ -421,6 +423,7 @@ static void check_same_geometry(const ch_track *a, const ch_track *b) {
 
 /* ch_track_write then ch_track_load gives the same geometry, for imported and shipped tracks. */
 static void test_write_load_round_trip(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   for (int i = 0; i < all_track_count(); i++) {
     ch_track *t = load_any(i), *back = NULL;
@@ -444,6 +447,7 @@ static void test_write_load_round_trip(void **state) {
 /* The reverse of an imported track: same length, borders swapped, turning the other way; and
 ** reversing twice gives the track back. */
 static void test_reverse_imported(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   for (int k = 0; k < DEEPRACER_COUNT; k++) {
     ch_track *t = load_deepracer(deepracer_files[k]), *r = NULL, *rr = NULL;
@@ -467,6 +471,7 @@ static void test_reverse_imported(void **state) {
 
 /* ch_track_load takes a .npy by its magic, named from the file. */
 static void test_load_reads_npy(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   ch_track *a = load_deepracer("reinvent_base.npy"), *b = NULL;
   assert_string_equal(a->name, "reinvent_base");

@@ -112,6 +112,7 @@ static void test_oval_sanity(void **state) {
 ** line's. (Not on the oval: there the fastest line for this car clips the inside kerb, since
 ** the car brakes and accelerates hard for its top speed, so length beats radius.) */
 static void test_lower_max_curvature(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   ch_car_limits car;
   ch_car_limits_default(&car);
@@ -182,6 +183,7 @@ static double closed_form(double length, const ch_car_limits *car) {
 }
 
 static void test_straight_closed_form(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   ch_car_limits car;
   ch_car_limits_default(&car);
@@ -211,6 +213,7 @@ static void test_straight_closed_form(void **state) {
 
 /* The reference lap is the racing line's standing lap with the default car, every time. */
 static void test_reference_lap_deterministic(void **state) {
+  REQUIRE_DEEPRACER();
   (void)state;
   ch_car_limits car;
   ch_car_limits_default(&car);

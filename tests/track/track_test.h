@@ -18,7 +18,19 @@
 
 #define PI 3.14159265358979323846
 
+#include <unistd.h>
+
 #define DEEPRACER_DIR CHICANE_SHARED_DIR "/tracks/deepracer"
+
+/* The DeepRacer files live beside the checkout (../shared), never in it: skip loudly without. */
+#define REQUIRE_DEEPRACER()                                                                        \
+  do {                                                                                             \
+    if (access(DEEPRACER_DIR "/NOTICE.md", R_OK) != 0) {                                           \
+      fprintf(stderr, "SKIPPED: %s is absent (DeepRacer tracks beside the checkout)\n",            \
+              DEEPRACER_DIR);                                                                      \
+      skip();                                                                                      \
+    }                                                                                              \
+  } while (0)
 
 #define expect_near(a, b, eps)                                                                     \
   do {                                                                                             \
