@@ -16,8 +16,8 @@
 #define CH_CLI_COMMON_HELP                                                                         \
   "  --home DIR       where models live (default $CHICANE_HOME or .): DIR/storage, "               \
   "DIR/catalog.db\n"                                                                               \
-  "  --storage WHERE  where models are stored: a directory, or s3://bucket[/prefix]\n"       \
-  "                   (default HOME/storage)\n"                        \
+  "  --storage WHERE  where models are stored: a directory, or s3://bucket[/prefix]\n"             \
+  "                   (default HOME/storage)\n"                                                    \
   "  --catalog FILE   the SQLite catalog (default HOME/catalog.db)\n"                              \
   "  --help           this text\n"
 

@@ -55,8 +55,7 @@ int ch_buffer_has_meta(const ch_buffer *b);
 int ch_session_open(const char *storage, const char *root, const char *catalog_path, ch_session *s,
                     ch_error *err);
 /* spec: s3://bucket[/prefix] (plugin s3), file://DIR or a plain DIR (plugin local). */
-int ch_session_open_spec(const char *spec, const char *catalog_path, ch_session *s,
-                         ch_error *err);
+int ch_session_open_spec(const char *spec, const char *catalog_path, ch_session *s, ch_error *err);
 void ch_session_close(ch_session *s);
 
 #endif

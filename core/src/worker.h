@@ -30,9 +30,9 @@ typedef struct ch_worker_options {
   const char *buffer;  /* redis://... */
   const char *storage; /* s3://... or a directory */
   const char *model;
-  const char *track; /* only this track of the model's (NULL: worker id picks one) */
-  int threads;       /* simulation threads (default 1) */
-  uint32_t id;       /* unique among the model's workers; 0 = derived from host and pid */
+  const char *track;   /* only this track of the model's (NULL: worker id picks one) */
+  int threads;         /* simulation threads (default 1) */
+  uint32_t id;         /* unique among the model's workers; 0 = derived from host and pid */
   double wait_seconds; /* how long to wait for a trainer's first announcement (default 120) */
   int quiet;
 } ch_worker_options;

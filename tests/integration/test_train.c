@@ -49,10 +49,10 @@ static int train(const char *script_name, int replace, ch_train_summary *sum, ch
   int rc = ch_config_load(path, cfg, err);
   if (rc == CH_OK) {
     ch_train_options o = {.storage = "local",
-                         .storage_root = storage,
-                         .catalog_path = catalog,
-                         .replace = replace,
-                         .quiet = 1};
+                          .storage_root = storage,
+                          .catalog_path = catalog,
+                          .replace = replace,
+                          .quiet = 1};
     rc = ch_train(cfg, &o, sum, err);
   }
   free(cfg);
