@@ -136,7 +136,7 @@ static int ch__fetch_to_temp(ch__worker_proc *w, const char *key, const char *su
   return CH_OK;
 }
 
-static int ch__spec_int(const cJSON *spec, const char *name, double *out) {
+static int ch__spec_number(const cJSON *spec, const char *name, double *out) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, name);
   if (!cJSON_IsNumber(v)) return 0;
   *out = v->valuedouble;
@@ -150,9 +150,9 @@ static int ch__config_from_spec(ch__worker_proc *w, ch_error *err) {
   snprintf(c->model, sizeof c->model, "%s", w->o->model);
   snprintf(c->reward, sizeof c->reward, "%s", w->temp[w->num_temp - 1]);
   double v;
-  if (ch__spec_int(w->spec, "segment_steps", &v)) c->segment_steps = (int)v;
-  if (ch__spec_int(w->spec, "start_advance", &v)) c->start_advance = v;
-  if (ch__spec_int(w->spec, "seed", &v)) c->seed = (uint64_t)v;
+  if (ch__spec_number(w->spec, "segment_steps", &v)) c->segment_steps = (int)v;
+  if (ch__spec_number(w->spec, "start_advance", &v)) c->start_advance = v;
+  if (ch__spec_number(w->spec, "seed", &v)) c->seed = (uint64_t)v;
   c->workers = w->o->threads > 0 ? w->o->threads : 1;
   const char *env = cJSON_GetStringValue(cJSON_GetObjectItem(w->spec, "env_plugin"));
   const char *net = cJSON_GetStringValue(cJSON_GetObjectItem(w->spec, "network_plugin"));
@@ -221,7 +221,7 @@ static int ch__start(ch__worker_proc *w, ch_error *err) {
   uint32_t id = w->o->id ? w->o->id : ch__default_id();
   const cJSON *alt = cJSON_GetObjectItem(w->spec, "alternate_direction");
   double offset = 0;
-  ch__spec_int(w->spec, "start_offset", &offset);
+  ch__spec_number(w->spec, "start_offset", &offset);
   ch_rollout_setup s = {w->cfg,     w->env_p,          w->net_p,   (const char *const *)w->env_json,
                         w->num_env, net_json,          &w->buffer, w->cfg->workers,
                         id << 6,    cJSON_IsTrue(alt), offset};
