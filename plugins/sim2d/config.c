@@ -134,21 +134,21 @@ static int ch__track(const cJSON *v, ch__ctx *x, ch_error *err) {
 }
 
 static int ch__num_cars(const cJSON *v, ch__ctx *x, ch_error *err) {
-  double n;
+  double n = 0;
   int rc = ch__integer(v, x, 1, 4096, &n, err);
   if (!rc) x->cfg->num_cars = (uint32_t)n;
   return rc;
 }
 
 static int ch__max_steps(const cJSON *v, ch__ctx *x, ch_error *err) {
-  double n;
+  double n = 0;
   int rc = ch__integer(v, x, 1, INT32_MAX, &n, err);
   if (!rc) x->cfg->max_steps = (int32_t)n;
   return rc;
 }
 
 static int ch__substeps(const cJSON *v, ch__ctx *x, ch_error *err) {
-  double n;
+  double n = 0;
   int rc = ch__integer(v, x, 1, 1000, &n, err);
   if (!rc) x->cfg->substeps = (int32_t)n;
   return rc;
@@ -159,7 +159,7 @@ static int ch__min_speed(const cJSON *v, ch__ctx *x, ch_error *err) {
 }
 
 static int ch__seed(const cJSON *v, ch__ctx *x, ch_error *err) {
-  double n;
+  double n = 0;
   /* Integers beyond 2^53 do not survive a JSON double, so that is the seed's range. */
   int rc = ch__integer(v, x, -9007199254740992.0, 9007199254740992.0, &n, err);
   if (!rc) x->cfg->seed = (int64_t)n;
@@ -223,7 +223,7 @@ static int ch__downscale(const cJSON *v, ch__ctx *x, ch_error *err) {
 }
 
 static int ch__stack_size(const cJSON *v, ch__ctx *x, ch_error *err) {
-  double n;
+  double n = 0;
   int rc = ch__integer(v, x, 1, 8, &n, err);
   if (!rc) x->cfg->stack_size = (int)n;
   return rc;
@@ -257,7 +257,7 @@ static int ch__race_type(const cJSON *v, ch__ctx *x, ch_error *err) {
 }
 
 static int ch__obj_count(const cJSON *v, ch__ctx *x, ch_error *err) {
-  double n;
+  double n = 0;
   int rc = ch__integer(v, x, 1, CH_SIM2D_MAX_OBJECTS, &n, err);
   if (!rc) x->cfg->objects.count = (int)n, x->has_count = 1;
   return rc;
@@ -346,7 +346,7 @@ static int ch__objects(const cJSON *v, ch__ctx *x, ch_error *err) {
 }
 
 static int ch__bot_count(const cJSON *v, ch__ctx *x, ch_error *err) {
-  double n;
+  double n = 0;
   int rc = ch__integer(v, x, 1, CH_SIM2D_MAX_OBJECTS, &n, err);
   if (!rc) x->cfg->bots.count = (int)n;
   return rc;
