@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "log.h"
+#include "model_io.h"
 #include "trainer.h"
 
 #include <stdio.h>
@@ -102,18 +103,36 @@ int ch_cmd_train(int argc, char **argv) {
   ch__train_args a;
   memset(&a, 0, sizeof a);
   ch_cli_init(&a.cli);
+  /* "chicane train ...", taken before getopt reorders argv */
+  char *args = ch_model_command_line(argc, argv);
+  char *command_line = args ? malloc(strlen(args) + 9) : NULL;
+  if (command_line) sprintf(command_line, "chicane %s", args);
+  free(args);
   int rc = ch__parse(argc, argv, &a);
-  if (rc) return rc < 0 ? 0 : rc;
+  if (rc) {
+    free(command_line);
+    return rc < 0 ? 0 : rc;
+  }
   ch_train_config *cfg = malloc(sizeof *cfg);
-  if (!cfg) return ch_cli_fail("out of memory");
+  if (!cfg) {
+    free(command_line);
+    return ch_cli_fail("out of memory");
+  }
   rc = ch__load_config(&a, cfg);
   if (rc) {
+    free(command_line);
     free(cfg);
     return rc;
   }
-  printf("training '%s' on %s with %s (%d actions, %d workers x %d cars); storage %s, catalog %s\n",
-         cfg->model, cfg->track, cfg->reward, cfg->num_actions, cfg->workers, cfg->cars_per_worker,
-         a.cli.storage_root, a.cli.catalog);
+  char space[64], tracks[32] = "";
+  if (cfg->action_space_type == CH_ACTION_SPACE_CONTINUOUS)
+    snprintf(space, sizeof space, "continuous actions");
+  else
+    snprintf(space, sizeof space, "%d actions", cfg->num_actions);
+  if (cfg->num_tracks > 1) snprintf(tracks, sizeof tracks, " and %d more", cfg->num_tracks - 1);
+  printf("training '%s' on %s%s with %s (%s, %s, %d workers x %d cars); storage %s, catalog %s\n",
+         cfg->model, cfg->track, tracks, cfg->reward, space, cfg->algorithm, cfg->workers,
+         cfg->cars_per_worker, a.cli.storage_root, a.cli.catalog);
   fflush(stdout);
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -125,7 +144,8 @@ int ch_cmd_train(int argc, char **argv) {
                         .buffer = a.buffer,
                         .worker_processes = a.workers,
                         .worker_command = exe[0] ? exe : NULL,
-                        .resume = a.resume};
+                        .resume = a.resume,
+                        .command_line = command_line};
   ch_train_summary sum;
   ch_error err = {0, ""};
   rc = ch_train(cfg, &o, &sum, &err);
@@ -135,5 +155,6 @@ int ch_cmd_train(int argc, char **argv) {
            cfg->model, (long long)sum.iterations, (long long)sum.episodes, (long long)sum.env_steps,
            sum.seconds, sum.stop_reason, (long long)sum.last.iteration);
   free(cfg);
+  free(command_line);
   return rc == CH_OK ? 0 : ch_cli_fail(err.message);
 }

@@ -28,6 +28,7 @@ int ch_channel_announce(ch_buffer *b, const char *model, const ch_policy_note *n
   cJSON_AddBoolToObject(o, "random", n->random);
   cJSON_AddNumberToObject(o, "episodes", n->episodes);
   cJSON_AddBoolToObject(o, "done", n->done);
+  cJSON_AddNumberToObject(o, "spec", n->spec);
   cJSON_AddStringToObject(o, "checkpoint", n->checkpoint);
   cJSON_AddStringToObject(o, "sha256", n->sha256);
   char *json = cJSON_PrintUnformatted(o);
@@ -69,6 +70,7 @@ int ch_channel_read(ch_buffer *b, const char *model, ch_policy_note *n, ch_error
   n->random = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "random"));
   n->episodes = (int)ch__u64(o, "episodes");
   n->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "done"));
+  n->spec = (int)ch__u64(o, "spec");
   ch__str(o, "checkpoint", n->checkpoint, sizeof n->checkpoint);
   ch__str(o, "sha256", n->sha256, sizeof n->sha256);
   cJSON_Delete(o);

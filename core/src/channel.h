@@ -13,6 +13,7 @@ typedef struct ch_policy_note {
   int random;           /* act uniformly at random (the warm-up before the first model) */
   int episodes;         /* episodes each worker process runs per round */
   int done;             /* training is over: workers leave */
+  int spec;             /* revision of models/MODEL/worker.json: a new one makes workers reload */
   char checkpoint[512]; /* storage key of the weights; "" = the initial weights */
   char sha256[65];      /* of the checkpoint object */
 } ch_policy_note;

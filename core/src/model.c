@@ -1,6 +1,8 @@
 /* model.c -- writes and reads a model's objects in storage and its rows in the catalog. */
 #include "model.h"
 
+#include "metadata.h"
+#include "model_io.h"
 #include "paths.h"
 
 #include <chicane/plugin_util.h>
@@ -51,25 +53,10 @@ static int ch__remove_objects(ch_session *s, const char *model, ch_error *err) {
   return rc;
 }
 
-static cJSON *ch__model_metadata(const ch_train_config *c) {
-  cJSON *m = cJSON_CreateObject();
-  cJSON_AddItemToObject(m, "action_space", ch_config_actions_json(c));
-  cJSON_AddStringToObject(m, "action_space_type", "discrete");
-  cJSON *sensor = cJSON_AddArrayToObject(m, "sensor");
-  cJSON_AddItemToArray(sensor, cJSON_CreateString("STATE"));
-  char nn[64] = "MLP";
-  for (int i = 0; i < c->num_hidden; i++)
-    snprintf(nn + strlen(nn), sizeof nn - strlen(nn), "%s%d", i ? "x" : "_", c->hidden[i]);
-  cJSON_AddStringToObject(m, "neural_network", nn);
-  cJSON_AddStringToObject(m, "training_algorithm", "clipped_ppo");
-  cJSON_AddStringToObject(m, "version", "5");
-  return m;
-}
-
 static int ch__write_metadata(ch_session *s, const ch_train_config *c, cJSON *full,
                               const char *reward_text, ch_error *err) {
   char key[256];
-  cJSON *meta = ch__model_metadata(c), *hp = ch_config_hyperparameters_json(c);
+  cJSON *meta = ch_metadata_model_json(c), *hp = ch_config_hyperparameters_json(c);
   snprintf(key, sizeof key, "models/%s/model_metadata.json", c->model);
   int rc = ch__put_json(s, key, meta, err);
   snprintf(key, sizeof key, "models/%s/hyperparameters.json", c->model);
@@ -147,7 +134,9 @@ int ch_model_save_checkpoint(ch_session *s, const char *model, const ch_checkpoi
   row.storage_key = key;
   row.sha256 = sha;
   row.created = (int64_t)time(NULL);
-  return ch_catalog_add_checkpoint(s->cat, &row, err);
+  /* storage holds the record too: `chicane models rebuild` reads it back */
+  rc = ch_model_store_checkpoint_record(s, &row, err);
+  return rc == CH_OK ? ch_catalog_add_checkpoint(s->cat, &row, err) : rc;
 }
 
 void ch_model_checkpoint_key(const char *model, int64_t iteration, char *out, size_t cap) {

@@ -6,6 +6,7 @@
 
 #include <chicane/plugin_util.h>
 #include <math.h>
+#include <string.h>
 
 #define CH__LOG_2PI 1.8378770664093454836  /* log(2 pi) */
 #define CH__LN2     0.69314718055994530942 /* log(2) */
@@ -218,4 +219,20 @@ void ch_policy_act(const ch_policy_space *s, const float *out, ch_act_mode mode,
   else
     ch__act_discrete(s, out, mode, epsilon, rng, action, logp);
   ch_policy_command(s, action, steer, speed);
+}
+
+void ch_policy_space_from_config(const ch_train_config *c, ch_policy_space *out) {
+  memset(out, 0, sizeof *out);
+  if (c->action_space_type != CH_ACTION_SPACE_CONTINUOUS) {
+    out->num_actions = c->num_actions;
+    out->actions = c->actions;
+    return;
+  }
+  out->continuous = 1;
+  out->num_actions = CH_POLICY_DIMS;
+  out->low[0] = c->action_ranges.steering_angle.low;
+  out->high[0] = c->action_ranges.steering_angle.high;
+  out->low[1] = c->action_ranges.speed.low;
+  out->high[1] = c->action_ranges.speed.high;
+  out->squash = strcmp(c->algorithm, "sac") == 0;
 }

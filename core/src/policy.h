@@ -44,6 +44,10 @@ typedef enum ch_act_mode {
   CH_ACT_RANDOM = 3   /* uniformly at random (the warm-up before the first model) */
 } ch_act_mode;
 
+/* The action space of a training configuration: discrete with its table, or continuous with
+** its ranges (squash 1 for algorithm "sac", else 0). The table is borrowed from c. */
+void ch_policy_space_from_config(const ch_train_config *c, ch_policy_space *out);
+
 /* CH_OK, or CH_EINVAL naming the field that is out of range. Every other function here takes
 ** a space that passed this check. */
 int ch_policy_check(const ch_policy_space *s, ch_error *err);

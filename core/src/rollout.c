@@ -3,7 +3,8 @@
 
 #include "log.h"
 #include "obs.h"
-#include "ppo.h"
+#include "paths.h"
+#include "policy.h"
 #include "reward.h"
 #include "rng.h"
 #include "segment.h"
@@ -24,6 +25,7 @@ typedef struct ch__worker {
   ch_net net;
   ch_reward **reward; /* one Lua state per car: a script's globals belong to one episode stream */
   double *waypoints;
+  ch_policy_space space;
   /* cars, vector obs floats, image bytes, network input floats, policy outputs, action floats,
   ** segment steps */
   int K, O, I, IN, A, AS, T;
@@ -71,6 +73,7 @@ struct ch_rollout {
   ch_error error;
   atomic_llong start_counter;
   atomic_llong episodes_done;
+  atomic_llong steps_done; /* env steps of every car: e-greedy's epsilon decays with them */
 };
 
 static void ch__fail(ch_rollout *r, const ch_error *e) {
@@ -141,8 +144,31 @@ static void ch__worker_free(ch__worker *w) {
   ch_env_destroy(&w->env);
 }
 
+/* A reward script that mentions racing_line gets the track's reference line (computing it takes
+** a moment, so scripts that do not read it do not pay for it). */
+static int ch__racing_line(const char *env_json, const char *reward, ch_reward_extra *x,
+                           ch_error *err) {
+  char *text = NULL;
+  memset(x, 0, sizeof *x);
+  if (ch_read_file(reward, &text, NULL, NULL) != CH_OK) return CH_OK; /* open reports it */
+  int wanted = strstr(text, "racing_line") != NULL;
+  free(text);
+  if (!wanted) return CH_OK;
+  cJSON *env = cJSON_Parse(env_json);
+  const char *track = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(env, "track"));
+  double *xy = NULL, *speed = NULL;
+  uint32_t n = 0;
+  int rc = track ? ch_reward_racing_line(track, 0, &xy, &speed, &n, err) : CH_OK;
+  cJSON_Delete(env);
+  x->racing_line = xy;
+  x->racing_line_speed = speed;
+  x->num_racing_line = n;
+  return rc;
+}
+
 /* Each car's reward state sees the centre line of this worker's own track. */
-static int ch__open_rewards(ch__worker *w, const ch_train_config *cfg, ch_error *err) {
+static int ch__open_rewards(ch__worker *w, const ch_train_config *cfg, const char *env_json,
+                            ch_error *err) {
   uint32_t n = w->env.spec.num_waypoints;
   w->waypoints = calloc((size_t)n * 2 + 2, sizeof(double));
   w->reward = calloc((size_t)w->K, sizeof *w->reward);
@@ -150,9 +176,12 @@ static int ch__open_rewards(ch__worker *w, const ch_train_config *cfg, ch_error 
   int got = w->env.vt->waypoints(w->env.h, w->waypoints, n);
   if (got < 0) return ch_error_set(err, got, "worker %u: env cannot list its waypoints", w->id);
   ch_reward_options ro = {w->waypoints, (uint32_t)got, 0, 0};
-  int rc = CH_OK;
+  ch_reward_extra x;
+  int rc = ch__racing_line(env_json, cfg->reward, &x, err);
   for (int k = 0; rc == CH_OK && k < w->K; k++)
-    rc = ch_reward_open(cfg->reward, &ro, &w->reward[k], err);
+    rc = ch_reward_open_extra(cfg->reward, &ro, &x, &w->reward[k], err);
+  free((void *)x.racing_line);
+  free((void *)x.racing_line_speed);
   return rc;
 }
 
@@ -166,15 +195,22 @@ static int ch__worker_init(ch__worker *w, const ch_rollout_setup *s, int index, 
   w->O = (int)sp->obs_size;
   w->I = (int)(sp->image_width * sp->image_height * sp->image_channels);
   w->IN = w->I + w->O;
+  ch_policy_space_from_config(s->cfg, &w->space);
   w->A = (int)w->net.spec.policy_size;
-  w->AS = 1;
+  w->AS = (int)ch_policy_action_size(&w->space);
   w->T = s->cfg->segment_steps;
   w->rng = s->cfg->seed * 1000003u + (uint64_t)w->id;
   if (w->net.spec.input_size != (uint32_t)w->IN)
     return ch_error_set(err, CH_EPLUGIN, "worker %u: network takes %u inputs, the env gives %d",
                         w->id, w->net.spec.input_size, w->IN);
+  if ((size_t)w->A != ch_policy_output_size(&w->space))
+    return ch_error_set(err, CH_EPLUGIN,
+                        "worker %u: network gives %d policy outputs, the %s "
+                        "action space needs %zu",
+                        w->id, w->A, w->space.continuous ? "continuous" : "discrete",
+                        ch_policy_output_size(&w->space));
   if (ch__worker_buffers(w) != CH_OK) return ch_error_set(err, CH_ENOMEM, "worker: out of memory");
-  return ch__open_rewards(w, s->cfg, err);
+  return ch__open_rewards(w, s->cfg, env_json, err);
 }
 
 static void ch__make_input(ch__worker *w, int k) {
@@ -232,28 +268,40 @@ static int ch__push(ch__worker *w, int k, uint32_t flags, float bootstrap, ch_er
   return w->r->buffer->vt->push(w->r->buffer->h, seg.policy_version, w->scratch, len, err);
 }
 
+/* How this step's actions are chosen: the warm-up acts at random; DeepRacer's e-greedy
+** exploration mixes in random actions with a decaying epsilon; else the policy is sampled. */
+static ch_act_mode ch__act_mode(ch__worker *w, double *epsilon) {
+  const ch_hyperparameters *hp = &w->r->cfg->hp;
+  *epsilon = 0;
+  if (w->random_actions) return CH_ACT_RANDOM;
+  if (hp->exploration_type != CH_EXPLORATION_E_GREEDY) return CH_ACT_SAMPLE;
+  *epsilon =
+      ch_policy_epsilon(hp->e_greedy_value, hp->epsilon_steps, atomic_load(&w->r->steps_done));
+  return CH_ACT_EGREEDY;
+}
+
 /* Choose every active car's action and record the decision in its segment. */
-static int ch__act(ch__worker *w, const ch_action *actions, ch_error *err) {
+static int ch__act(ch__worker *w, ch_error *err) {
   int rc = w->net.vt->forward(w->net.h, w->input, (uint32_t)w->K, w->policy, w->values, err);
+  double epsilon;
+  ch_act_mode mode = ch__act_mode(w, &epsilon);
+  int stepped = 0;
   for (int k = 0; rc == CH_OK && k < w->K; k++) {
     if (!w->active[k]) continue;
-    float logp;
-    int a;
-    if (w->random_actions) {
-      a = (int)(ch_rng_next(&w->rng) % (uint64_t)w->A);
-      logp = (float)-log((double)w->A);
-    } else {
-      a = ch_policy_sample(w->policy + (size_t)k * w->A, w->A, ch_rng_uniform(&w->rng), &logp);
-    }
     size_t i = (size_t)k * w->T + (size_t)w->seg_len[k]++;
+    float logp;
+    double steer, speed;
+    ch_policy_act(&w->space, w->policy + (size_t)k * w->A, mode, epsilon, &w->rng,
+                  w->seg_act + i * w->AS, &logp, &steer, &speed);
     memcpy(w->seg_obs + i * w->O, w->obs + (size_t)k * w->O, sizeof(float) * (size_t)w->O);
     if (w->I) memcpy(w->seg_img + i * w->I, w->image + (size_t)k * w->I, (size_t)w->I);
-    w->seg_act[i * w->AS] = (float)a;
     w->seg_logp[i] = logp;
     w->seg_val[i] = w->values[k];
-    w->steer[k] = (float)actions[a].steering_angle;
-    w->speed[k] = (float)actions[a].speed;
+    w->steer[k] = (float)steer;
+    w->speed[k] = (float)speed;
+    stepped++;
   }
+  atomic_fetch_add(&w->r->steps_done, stepped);
   return rc;
 }
 
@@ -313,13 +361,13 @@ static int ch__after_step(ch__worker *w, ch_error *err) {
 }
 
 /* Run this worker's quota of episodes with the policy it holds. */
-static int ch__run_episodes(ch__worker *w, const ch_action *actions, ch_error *err) {
+static int ch__run_episodes(ch__worker *w, ch_error *err) {
   int started = 0, finished = 0, rc = CH_OK;
   memset(w->active, 0, (size_t)w->K);
   for (int k = 0; rc == CH_OK && k < w->K && started < w->quota; k++, started++)
     rc = ch__start_car(w, k, err);
   while (rc == CH_OK && finished < w->quota && !atomic_load(&w->r->stop)) {
-    rc = ch__act(w, actions, err);
+    rc = ch__act(w, err);
     if (rc == CH_OK)
       rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, w->I ? w->image : NULL,
                            w->params, w->status, err);
@@ -360,7 +408,7 @@ static void *ch__worker_main(void *arg) {
   uint64_t seen = 0;
   while (ch__wait_policy(w, &seen)) {
     ch_error e = {0, ""};
-    if (ch__run_episodes(w, w->r->cfg->actions, &e) != CH_OK) {
+    if (ch__run_episodes(w, &e) != CH_OK) {
       ch__fail(w->r, &e);
       break;
     }

@@ -6,12 +6,17 @@
 #include "channel.h"
 #include "log.h"
 #include "model.h"
+#include "model_io.h"
 #include "obs.h"
+#include "paths.h"
+#include "policy.h"
 #include "ppo.h"
 #include "procs.h"
 #include "rng.h"
 #include "rollout.h"
+#include "schedule.h"
 #include "segment.h"
+#include "simtrace.h"
 #include "worker.h"
 
 #include <chicane/plugin_util.h>
@@ -28,10 +33,10 @@
 
 /* Training samples of one iteration, with advantages and returns already computed. */
 typedef struct ch__batch {
-  int n, cap, obs_size, image_size;
+  int n, cap, obs_size, image_size, act_size;
   float *obs, *logp, *adv, *ret;
   uint8_t *image;
-  int32_t *act;
+  float *act; /* act_size floats per sample: a discrete index, or a continuous raw sample */
 } ch__batch;
 
 /* Records taken from the buffer and used, acknowledged only once the checkpoint that learned
@@ -47,9 +52,29 @@ typedef struct ch__seen {
   size_t cap, n;
 } ch__seen;
 
+/* The episodes of one iteration's training sim-trace, numbered in the order they appear. */
+typedef struct ch__trace_log {
+  ch_simtrace *csv;
+  uint64_t *episodes; /* (worker, episode) keys; an episode's number is its index + base */
+  int n, cap;
+  int64_t base;
+} ch__trace_log;
+
 typedef struct ch__trainer {
-  const ch_train_config *cfg;
+  ch_train_config *cfg; /* the caller's, copied: on_iteration changes lr, tracks and reward */
   const ch_train_options *opt;
+  ch_policy_space space;
+  ch_schedule *schedule;
+  char *net_json;    /* the network config, for workers started again */
+  int spec_revision; /* bumped when on_iteration changes tracks or reward */
+  int registered;    /* the model's catalog row is ours to mark ready or failed */
+  ch_model_run run;
+  int run_started;
+  ch__trace_log trace;
+  char *metrics_lines; /* every iteration's metrics, one JSON object per line */
+  size_t metrics_len;
+  int tty; /* stdout is a terminal: a live status line while collecting */
+  double last_status;
   ch_session session;
   ch_plugin *env_p, *net_p;
   ch_env eval_env;
@@ -67,7 +92,8 @@ typedef struct ch__trainer {
   float *params;
   ch__batch batch;
   float *mb_obs, *mb_logits, *mb_value, *mb_dlogits, *mb_dvalue, *mb_logp, *mb_adv, *mb_ret;
-  int32_t *mb_act;
+  float *mb_act;     /* act_size floats per sample */
+  int32_t *mb_index; /* discrete: the action indices */
   int *perm;
   float *scaled_reward;
   double return_scale; /* value targets are returns / return_scale (running std) */
@@ -94,7 +120,7 @@ static int ch__batch_reserve(ch__batch *b, int more) {
   if (adv) b->adv = adv;
   float *ret = realloc(b->ret, sizeof(float) * (size_t)cap);
   if (ret) b->ret = ret;
-  int32_t *act = realloc(b->act, sizeof(int32_t) * (size_t)cap);
+  float *act = realloc(b->act, sizeof(float) * (size_t)cap * (size_t)b->act_size);
   if (act) b->act = act;
   uint8_t *image = b->image_size ? realloc(b->image, (size_t)cap * (size_t)b->image_size) : NULL;
   if (image) b->image = image;
@@ -122,16 +148,25 @@ static char *ch__env_json(const ch_train_config *c, int num_cars) {
   return s;
 }
 
-static int ch__open_plugins(ch__trainer *t, ch_error *err) {
+/* The evaluation options of the training script's first track: its sensors, race type and
+** objects, one car, greedy actions of the script's action space. */
+static void ch__eval_options(const ch__trainer *t, ch_eval_options *eo, char **env_json) {
+  ch_eval_defaults(eo);
+  eo->max_seconds = 90;
+  eo->space = &t->space;
+  *env_json = ch__env_json(t->cfg, 1);
+  eo->env_json = *env_json;
+}
+
+/* The env the trainer evaluates with (and reads the track's waypoints and shapes from). */
+static int ch__open_eval_env(ch__trainer *t, ch_error *err) {
   const ch_train_config *c = t->cfg;
-  int rc = ch_plugin_find(CH_PLUGIN_ENV, c->env_plugin, &t->env_p, err);
-  if (rc == CH_OK) rc = ch_plugin_find(CH_PLUGIN_NETWORK, c->network_plugin, &t->net_p, err);
-  if (rc != CH_OK) return rc;
   ch_eval_options eo;
-  ch_eval_defaults(&eo);
-  eo.max_seconds = 90;
-  char *json = ch_eval_env_config(c->track_path, &eo);
-  rc = json ? ch_env_create(t->env_p, json, &t->eval_env, err) : CH_ENOMEM;
+  char *env_json = NULL;
+  ch__eval_options(t, &eo, &env_json);
+  char *json = env_json ? ch_eval_env_config(c->track_path, &eo) : NULL;
+  free(env_json);
+  int rc = json ? ch_env_create(t->env_p, json, &t->eval_env, err) : CH_ENOMEM;
   free(json);
   if (rc != CH_OK) return rc;
   uint32_t n = t->eval_env.spec.num_waypoints;
@@ -141,6 +176,13 @@ static int ch__open_plugins(ch__trainer *t, ch_error *err) {
   return rc < 0 ? ch_error_set(err, rc, "env: cannot read the waypoints") : CH_OK;
 }
 
+static int ch__open_plugins(ch__trainer *t, ch_error *err) {
+  const ch_train_config *c = t->cfg;
+  int rc = ch_plugin_find(CH_PLUGIN_ENV, c->env_plugin, &t->env_p, err);
+  if (rc == CH_OK) rc = ch_plugin_find(CH_PLUGIN_NETWORK, c->network_plugin, &t->net_p, err);
+  return rc == CH_OK ? ch__open_eval_env(t, err) : rc;
+}
+
 /* Floats of network input per sample: the image (as floats) and the vector observation. */
 static size_t ch__input_size(const ch__trainer *t) {
   return (size_t)t->batch.image_size + (size_t)t->batch.obs_size;
@@ -148,7 +190,7 @@ static size_t ch__input_size(const ch__trainer *t) {
 
 static int ch__alloc_minibatch(ch__trainer *t) {
   size_t B = (size_t)t->cfg->hp.batch_size, IN = ch__input_size(t);
-  size_t A = (size_t)t->cfg->num_actions;
+  size_t A = ch_policy_output_size(&t->space), AS = (size_t)t->batch.act_size;
   t->mb_obs = malloc(sizeof(float) * B * IN);
   t->mb_logits = malloc(sizeof(float) * B * A);
   t->mb_dlogits = malloc(sizeof(float) * B * A);
@@ -157,11 +199,12 @@ static int ch__alloc_minibatch(ch__trainer *t) {
   t->mb_logp = malloc(sizeof(float) * B);
   t->mb_adv = malloc(sizeof(float) * B);
   t->mb_ret = malloc(sizeof(float) * B);
-  t->mb_act = malloc(sizeof(int32_t) * B);
+  t->mb_act = malloc(sizeof(float) * B * AS);
+  t->mb_index = malloc(sizeof(int32_t) * B);
   t->scaled_reward = malloc(sizeof(float) * (size_t)t->cfg->segment_steps);
   t->params = malloc(sizeof(float) * t->net.spec.param_count);
   return t->mb_obs && t->mb_logits && t->mb_dlogits && t->mb_value && t->mb_dvalue && t->mb_logp &&
-                 t->mb_adv && t->mb_ret && t->mb_act && t->scaled_reward && t->params
+                 t->mb_adv && t->mb_ret && t->mb_act && t->mb_index && t->scaled_reward && t->params
              ? CH_OK
              : CH_ENOMEM;
 }
@@ -170,13 +213,18 @@ static int ch__create_network(ch__trainer *t, cJSON **netcfg, ch_error *err) {
   const ch_env_spec *sp = &t->eval_env.spec;
   t->batch.obs_size = (int)sp->obs_size;
   t->batch.image_size = (int)(sp->image_width * sp->image_height * sp->image_channels);
-  *netcfg = ch_config_network_json(t->cfg, (uint32_t)ch__input_size(t));
-  char *json = cJSON_PrintUnformatted(*netcfg);
-  int rc = json ? ch_net_create(t->net_p, json, &t->net, err) : CH_ENOMEM;
-  cJSON_free(json);
-  if (rc == CH_OK && t->net.spec.policy_size != (uint32_t)t->cfg->num_actions)
-    rc = ch_error_set(err, CH_EPLUGIN, "network plugin gives %u policy outputs for %d actions",
-                      t->net.spec.policy_size, t->cfg->num_actions);
+  t->batch.act_size = (int)ch_policy_action_size(&t->space);
+  *netcfg = ch_config_network_json_for(t->cfg, sp, err);
+  if (!*netcfg) return err->code ? err->code : CH_EINVAL;
+  t->net_json = cJSON_PrintUnformatted(*netcfg);
+  int rc = t->net_json ? ch_net_create(t->net_p, t->net_json, &t->net, err) : CH_ENOMEM;
+  size_t want = ch_policy_output_size(&t->space);
+  if (rc == CH_OK && t->net.spec.policy_size != want)
+    rc = ch_error_set(err, CH_EPLUGIN,
+                      "network plugin gives %u policy outputs; the %s action "
+                      "space needs %zu",
+                      t->net.spec.policy_size, t->space.continuous ? "continuous" : "discrete",
+                      want);
   if (rc == CH_OK && ch__alloc_minibatch(t) != CH_OK)
     rc = ch_error_set(err, CH_ENOMEM, "out of memory");
   return rc;
@@ -199,20 +247,54 @@ static int ch__open_buffer(ch__trainer *t, ch_error *err) {
   return rc;
 }
 
-static int ch__start_rollout(ch__trainer *t, const cJSON *netcfg, ch_error *err) {
-  char *env_json = ch__env_json(t->cfg, t->cfg->cars_per_worker);
-  char *net_json = cJSON_PrintUnformatted(netcfg);
-  const char *envs[1] = {env_json};
+/* The env config of every track in force (num_cars = cars per worker); caller frees each. */
+static int ch__env_configs(const ch__trainer *t, char **envs, int *n, ch_error *err) {
+  const ch_train_config *c = t->cfg;
+  *n = c->num_tracks > 0 ? c->num_tracks : 1;
   int rc = CH_OK;
-  if (!t->distributed) {
-    ch_rollout_setup s = {t->cfg,     t->env_p,        t->net_p, envs, 1,  net_json,
-                          &t->buffer, t->cfg->workers, 0,        0,    0.0};
+  for (int i = 0; i < *n; i++) {
+    cJSON *o = ch_config_env_json(c, c->track_paths[i][0] ? c->track_paths[i] : c->track_path,
+                                  (uint32_t)c->cars_per_worker);
+    envs[i] = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!envs[i]) rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+  }
+  return rc;
+}
+
+/* Start worker threads on the tracks and reward in force; worker i drives track i % tracks.
+** (Worker processes start from the spec ch__store_spec writes.) */
+static int ch__start_rollout(ch__trainer *t, ch_error *err) {
+  const ch_train_config *c = t->cfg;
+  char *envs[CH_MAX_TRACKS] = {NULL};
+  int n = 0, rc = ch__env_configs(t, envs, &n, err);
+  if (rc == CH_OK && !t->distributed) {
+    ch_rollout_setup s = {c,
+                          t->env_p,
+                          t->net_p,
+                          (const char *const *)envs,
+                          n,
+                          t->net_json,
+                          &t->buffer,
+                          c->workers,
+                          0,
+                          c->alternate_direction,
+                          c->start_offset};
     rc = ch_rollout_start(&s, &t->rollout, err);
   }
-  /* Worker processes read everything they need from storage. */
-  if (rc == CH_OK) rc = ch_worker_spec_store(&t->session, t->cfg, envs, 1, net_json, 0, 0.0, err);
-  free(env_json);
-  cJSON_free(net_json);
+  for (int i = 0; i < n; i++) cJSON_free(envs[i]);
+  return rc;
+}
+
+/* What worker processes read from storage: env configs, tracks, network, actions. */
+static int ch__store_spec(ch__trainer *t, ch_error *err) {
+  const ch_train_config *c = t->cfg;
+  char *envs[CH_MAX_TRACKS] = {NULL};
+  int n = 0, rc = ch__env_configs(t, envs, &n, err);
+  if (rc == CH_OK)
+    rc = ch_worker_spec_store(&t->session, c, (const char *const *)envs, n, t->net_json,
+                              c->alternate_direction, c->start_offset, err);
+  for (int i = 0; i < n; i++) cJSON_free(envs[i]);
   return rc;
 }
 
@@ -241,6 +323,30 @@ static int ch__resume(ch__trainer *t, ch_error *err) {
   return rc;
 }
 
+/* clone_from: start a new model from another model's latest weights (no random warm-up). */
+static int ch__clone_weights(ch__trainer *t, ch_error *err) {
+  const char *src = t->cfg->clone_from;
+  ch_loaded_model m;
+  int rc = ch_model_load(&t->session, src, &m, err), loaded = rc == CH_OK;
+  if (rc == CH_OK) {
+    rc = t->net.vt->load(t->net.h, m.blob, m.blob_len, err);
+    if (rc != CH_OK)
+      ch_error_set(err, rc, "clone_from '%s': its weights do not fit this network: %s", src,
+                   err->message);
+  }
+  ch_checkpoint_info ck;
+  if (rc == CH_OK && ch_catalog_latest_checkpoint(t->session.cat, src, &ck, err) == CH_OK) {
+    /* worker processes fetch the weights the announcement names */
+    snprintf(t->note.checkpoint, sizeof t->note.checkpoint, "%s", ck.storage_key);
+    snprintf(t->note.sha256, sizeof t->note.sha256, "%s", ck.sha256 ? ck.sha256 : "");
+    ch_checkpoint_info_free(&ck);
+  }
+  if (loaded) ch_loaded_model_free(&t->session, &m);
+  if (rc == CH_OK)
+    ch_log(CH_LOG_INFO, "trainer", "'%s' starts from the weights of '%s'", t->cfg->model, src);
+  return rc;
+}
+
 static int ch__register(ch__trainer *t, const cJSON *netcfg, ch_error *err) {
   ch_model_info info;
   int exists = ch_catalog_get_model(t->session.cat, t->cfg->model, &info, NULL) == CH_OK;
@@ -248,9 +354,13 @@ static int ch__register(ch__trainer *t, const cJSON *netcfg, ch_error *err) {
   if (t->opt->resume && exists) {
     int rc = ch__resume(t, err);
     if (rc == CH_OK) rc = ch_catalog_set_status(t->session.cat, t->cfg->model, "training", err);
+    t->registered = rc == CH_OK;
     return rc;
   }
-  return ch_model_create(&t->session, t->cfg, netcfg, t->opt->replace, err);
+  int rc = ch_model_create(&t->session, t->cfg, netcfg, t->opt->replace, err);
+  t->registered = rc == CH_OK;
+  if (rc == CH_OK && t->cfg->clone_from[0]) rc = ch__clone_weights(t, err);
+  return rc;
 }
 
 static int ch__open_session(ch__trainer *t, ch_error *err) {
@@ -266,10 +376,17 @@ static int ch__setup(ch__trainer *t, ch_error *err) {
   cJSON *netcfg = NULL;
   if (rc == CH_OK) rc = ch__create_network(t, &netcfg, err);
   if (rc == CH_OK) rc = ch__open_buffer(t, err);
-  /* Workers (and so every reward script) start before the model is registered, so that a
-  ** broken reward script leaves the catalog untouched. */
-  if (rc == CH_OK) rc = ch__start_rollout(t, netcfg, err);
+  /* Worker threads (and so every reward script) and the on_iteration callback start before
+  ** the model is registered, so that a broken script leaves the catalog untouched. */
+  if (rc == CH_OK) rc = ch__start_rollout(t, err);
+  if (rc == CH_OK && t->cfg->has_on_iteration) rc = ch_schedule_open(t->cfg, &t->schedule, err);
   if (rc == CH_OK) rc = ch__register(t, netcfg, err);
+  if (rc == CH_OK) rc = ch__store_spec(t, err);
+  if (rc == CH_OK) rc = ch_model_store_record(&t->session, t->cfg->model, err);
+  if (rc == CH_OK) {
+    rc = ch_model_run_begin(&t->session, t->cfg->model, t->opt->command_line, &t->run, err);
+    t->run_started = rc == CH_OK;
+  }
   cJSON_Delete(netcfg);
   return rc;
 }
@@ -291,10 +408,14 @@ static void ch__teardown(ch__trainer *t) {
   ch_plugin_close(t->net_p);
   ch_plugin_close(t->env_p);
   ch_session_close(&t->session);
+  ch_schedule_close(t->schedule);
+  ch_simtrace_free(t->trace.csv);
   ch__batch_free(&t->batch);
-  void *bufs[] = {t->waypoints,  t->params,    t->mb_obs,   t->mb_logits,     t->mb_value,
-                  t->mb_dlogits, t->mb_dvalue, t->mb_logp,  t->mb_adv,        t->mb_ret,
-                  t->mb_act,     t->perm,      t->held.rec, t->scaled_reward, t->seen.keys};
+  cJSON_free(t->net_json);
+  void *bufs[] = {t->waypoints,  t->params,         t->mb_obs,       t->mb_logits, t->mb_value,
+                  t->mb_dlogits, t->mb_dvalue,      t->mb_logp,      t->mb_adv,    t->mb_ret,
+                  t->mb_act,     t->mb_index,       t->perm,         t->held.rec,  t->scaled_reward,
+                  t->seen.keys,  t->trace.episodes, t->metrics_lines};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
 }
 
@@ -354,12 +475,14 @@ static int ch__hold(ch__trainer *t, const ch_record *rec) {
 
 /* Append a decoded segment to the batch with its advantages and returns (in scaled units). */
 static int ch__add_segment(ch__trainer *t, const ch_segment *s) {
-  int T = (int)s->num_steps, n = t->batch.n;
+  int T = (int)s->num_steps, n = t->batch.n, AS = t->batch.act_size;
   if (T > t->cfg->segment_steps || s->obs_size != (uint32_t)t->batch.obs_size ||
-      s->image_size != (uint32_t)t->batch.image_size || s->action_size != 1)
+      s->image_size != (uint32_t)t->batch.image_size || s->action_size != (uint32_t)AS)
     return CH_ECORRUPT;
-  for (int i = 0; i < T; i++)
-    if (!(s->action[i] >= 0 && s->action[i] < (float)t->cfg->num_actions)) return CH_ECORRUPT;
+  for (int i = 0; i < T * AS; i++)
+    if (t->space.continuous ? !isfinite(s->action[i])
+                            : !(s->action[i] >= 0 && s->action[i] < (float)t->cfg->num_actions))
+      return CH_ECORRUPT;
   if (ch__batch_reserve(&t->batch, T) != CH_OK) return CH_ENOMEM;
   for (int i = 0; i < T; i++) t->scaled_reward[i] = (float)(s->reward[i] / t->return_scale);
   ch_gae(T, t->scaled_reward, s->value, s->bootstrap_value, (s->flags & CH_SEGMENT_TERMINAL) != 0,
@@ -368,7 +491,7 @@ static int ch__add_segment(ch__trainer *t, const ch_segment *s) {
     memcpy(t->batch.obs + (size_t)n * s->obs_size, s->obs, sizeof(float) * (size_t)T * s->obs_size);
   if (s->image_size)
     memcpy(t->batch.image + (size_t)n * s->image_size, s->image, (size_t)T * s->image_size);
-  for (int i = 0; i < T; i++) t->batch.act[n + i] = (int32_t)s->action[i];
+  memcpy(t->batch.act + (size_t)n * AS, s->action, sizeof(float) * (size_t)T * AS);
   memcpy(t->batch.logp + n, s->logp, sizeof(float) * (size_t)T);
   t->batch.n += T;
   return CH_OK;
@@ -379,6 +502,55 @@ static void ch__count_episode(const ch_segment *s, ch_iteration_stats *st) {
   st->mean_reward += s->episode_reward;
   st->mean_progress += s->episode_progress;
   st->completion_rate += s->episode_status == CH_EPISODE_LAP_COMPLETE;
+}
+
+/* The number of segment s's episode in this iteration's sim-trace (< 0: out of memory). */
+static int64_t ch__trace_episode(ch__trace_log *l, const ch_segment *s) {
+  uint64_t key = ((uint64_t)s->worker_id << 40) ^ s->episode_id;
+  for (int i = l->n - 1; i >= 0; i--)
+    if (l->episodes[i] == key) return l->base + i;
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 256;
+    uint64_t *e = realloc(l->episodes, sizeof *e * (size_t)cap);
+    if (!e) return -1;
+    l->episodes = e;
+    l->cap = cap;
+  }
+  l->episodes[l->n++] = key;
+  return l->base + l->n - 1;
+}
+
+/* Append the steps of segment s to the iteration's sim-trace (DeepRacer's training log). */
+static int ch__trace_segment(ch__trainer *t, const ch_segment *s) {
+  if (!t->trace.csv && !(t->trace.csv = ch_simtrace_new())) return CH_ENOMEM;
+  int64_t episode = ch__trace_episode(&t->trace, s);
+  if (episode < 0) return CH_ENOMEM;
+  const ch_env_spec *sp = &t->eval_env.spec;
+  for (uint32_t i = 0; i < s->num_steps; i++) {
+    const float *tr = s->trace + (size_t)i * CH_TRACE_FLOATS;
+    int32_t step = (int32_t)(s->seq * (uint32_t)t->cfg->segment_steps + i + 1);
+    int32_t status = (int32_t)tr[CH_TRACE_STATUS];
+    ch_simtrace_row r = {episode,
+                         step,
+                         tr[CH_TRACE_X],
+                         tr[CH_TRACE_Y],
+                         tr[CH_TRACE_YAW],
+                         tr[CH_TRACE_STEER],
+                         tr[CH_TRACE_THROTTLE],
+                         t->space.continuous ? -1 : (int32_t)s->action[i],
+                         s->reward[i],
+                         status != CH_EPISODE_IN_PROGRESS,
+                         tr[CH_TRACE_ON_TRACK] != 0,
+                         tr[CH_TRACE_PROGRESS],
+                         (int32_t)tr[CH_TRACE_WAYPOINT],
+                         sp->track_length,
+                         step * sp->step_seconds,
+                         status,
+                         0.0};
+    /* a row the format cannot hold (a non-finite number) is left out, not fatal */
+    if (ch_simtrace_add(t->trace.csv, &r) == CH_ENOMEM) return CH_ENOMEM;
+  }
+  return CH_OK;
 }
 
 /* Judge one record: < 0 a fatal error, 0 rejected (ack it now), 1 accepted (hold it). */
@@ -410,6 +582,8 @@ static int ch__judge(ch__trainer *t, const ch_record *rec, uint64_t version, ch_
            (unsigned long long)rec->id);
     return 0;
   }
+  if (ch__trace_segment(t, &s) != CH_OK)
+    return ch_error_set(err, CH_ENOMEM, "trainer: out of memory for the sim-trace");
   if (s.flags & CH_SEGMENT_EPISODE_END) ch__count_episode(&s, st);
   return 1;
 }
@@ -449,11 +623,25 @@ static int ch__on_idle(ch__trainer *t, double *last_progress, ch_error *err) {
   return ch__announce(t, err);
 }
 
+/* In a terminal, one line that shows the iteration being collected, redrawn in place. */
+static void ch__status_line(ch__trainer *t, const ch_iteration_stats *st) {
+  double now = ch__now();
+  if (!t->tty || t->opt->quiet || now - t->last_status < 0.1) return;
+  t->last_status = now;
+  printf("\r\033[Kiter %4lld | collecting: %d of %d episodes, %d steps | %.0f s",
+         (long long)st->iteration, st->episodes, t->cfg->hp.num_episodes_between_training,
+         t->batch.n, now - t->t0);
+  fflush(stdout);
+}
+
 static int ch__collect(ch__trainer *t, uint64_t version, ch_iteration_stats *st, ch_error *err) {
   int want = t->cfg->hp.num_episodes_between_training;
   double last_progress = ch__now();
   t->batch.n = 0;
   ch__seen_clear(&t->seen);
+  if (t->trace.csv) ch_simtrace_clear(t->trace.csv);
+  t->trace.n = 0;
+  t->trace.base = st->total_episodes;
   while (st->episodes < want) {
     int rc = ch__take_record(t, version, st, err);
     if (rc < 0) return rc;
@@ -461,6 +649,7 @@ static int ch__collect(ch__trainer *t, uint64_t version, ch_iteration_stats *st,
       last_progress = ch__now();
     else if ((rc = ch__on_idle(t, &last_progress, err)) != CH_OK)
       return rc;
+    ch__status_line(t, st);
   }
   st->mean_reward /= st->episodes;
   st->mean_progress /= st->episodes;
@@ -496,12 +685,14 @@ static void ch__update_return_scale(ch__trainer *t) {
 
 static void ch__gather(ch__trainer *t, const int *idx, int m) {
   size_t O = (size_t)t->batch.obs_size, I = (size_t)t->batch.image_size, IN = O + I;
+  size_t AS = (size_t)t->batch.act_size;
   for (int i = 0; i < m; i++) {
     int j = idx[i];
     ch_obs_input(t->batch.obs + (size_t)j * O, (uint32_t)O,
                  I ? t->batch.image + (size_t)j * I : NULL, (uint32_t)I,
                  t->mb_obs + (size_t)i * IN);
-    t->mb_act[i] = t->batch.act[j];
+    memcpy(t->mb_act + (size_t)i * AS, t->batch.act + (size_t)j * AS, sizeof(float) * AS);
+    t->mb_index[i] = (int32_t)t->batch.act[(size_t)j * AS];
     t->mb_logp[i] = t->batch.logp[j];
     t->mb_adv[i] = t->batch.adv[j];
     t->mb_ret[i] = t->batch.ret[j];
@@ -517,8 +708,12 @@ static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *su
   ch__gather(t, idx, m);
   int rc = t->net.vt->forward(t->net.h, t->mb_obs, (uint32_t)m, t->mb_logits, t->mb_value, err);
   if (rc != CH_OK) return rc;
-  ch_ppo_loss(&pp, m, c->num_actions, t->mb_logits, t->mb_value, t->mb_act, t->mb_logp, t->mb_adv,
-              t->mb_ret, t->mb_dlogits, t->mb_dvalue, &st);
+  if (t->space.continuous)
+    ch_ppo_loss_gaussian(&pp, NULL, m, t->space.num_actions, t->mb_logits, t->mb_value, t->mb_act,
+                         t->mb_logp, t->mb_adv, t->mb_ret, NULL, t->mb_dlogits, t->mb_dvalue, &st);
+  else
+    ch_ppo_loss(&pp, m, c->num_actions, t->mb_logits, t->mb_value, t->mb_index, t->mb_logp,
+                t->mb_adv, t->mb_ret, t->mb_dlogits, t->mb_dvalue, &st);
   t->net.vt->zero_grad(t->net.h);
   rc = t->net.vt->backward(t->net.h, t->mb_dlogits, t->mb_dvalue, err);
   if (rc == CH_OK) rc = t->net.vt->optimizer_step(t->net.h, &oc, err);
@@ -587,6 +782,29 @@ static char *ch__metrics_json(const ch_iteration_stats *s, double return_scale) 
   return json;
 }
 
+/* The iteration's metrics as one more JSON line of models/NAME/metrics/training.jsonl, and its
+** sim-trace as models/NAME/training-simtrace/<N>-iteration.csv. */
+static int ch__store_logs(ch__trainer *t, const ch_iteration_stats *st, const char *metrics,
+                          ch_error *err) {
+  char line[64], key[512];
+  int n = snprintf(line, sizeof line, "{\"iteration\":%lld,\"total_episodes\":%lld,",
+                   (long long)st->iteration, (long long)st->total_episodes);
+  size_t add = (size_t)n + strlen(metrics + 1) + 1;
+  char *all = realloc(t->metrics_lines, t->metrics_len + add + 1);
+  if (!all) return ch_error_set(err, CH_ENOMEM, "out of memory");
+  t->metrics_lines = all;
+  /* metrics is an object: splice its members after ours */
+  t->metrics_len += (size_t)snprintf(all + t->metrics_len, add + 1, "%s%s\n", line, metrics + 1);
+  snprintf(key, sizeof key, "models/%s/metrics/training.jsonl", t->cfg->model);
+  int rc = t->session.st->put(t->session.st_h, key, all, t->metrics_len, err);
+  if (rc != CH_OK || !t->trace.csv) return rc;
+  size_t len = 0;
+  const char *csv = ch_simtrace_data(t->trace.csv, &len);
+  snprintf(key, sizeof key, "models/%s/training-simtrace/%lld-iteration.csv", t->cfg->model,
+           (long long)st->iteration);
+  return t->session.st->put(t->session.st_h, key, csv, len, err);
+}
+
 static int ch__checkpoint(ch__trainer *t, const ch_iteration_stats *st, ch_error *err) {
   void *blob = NULL;
   size_t len = 0;
@@ -603,6 +821,7 @@ static int ch__checkpoint(ch__trainer *t, const ch_iteration_stats *st, ch_error
                            NULL,
                            0};
   rc = ch_model_save_checkpoint(&t->session, t->cfg->model, &ck, blob, len, err);
+  if (rc == CH_OK) rc = ch__store_logs(t, st, metrics, err);
   if (rc == CH_OK) {
     /* what worker processes fetch: announced only once it is stored whole */
     ch_model_checkpoint_key(t->cfg->model, st->iteration, t->note.checkpoint,
@@ -616,8 +835,9 @@ static int ch__checkpoint(ch__trainer *t, const ch_iteration_stats *st, ch_error
   return rc;
 }
 
-static void ch__print_progress(const ch_iteration_stats *s) {
+static void ch__print_progress(const ch__trainer *t, const ch_iteration_stats *s) {
   double sps = s->rollout_seconds > 0 ? s->steps / s->rollout_seconds : 0;
+  if (t->tty) printf("\r\033[K"); /* over the status line */
   printf("iter %4lld | episodes %4d (%6lld) | reward %9.2f | progress %5.1f%% | laps %3.0f%% | "
          "steps %7lld | %7.0f steps/s | entropy %.2f",
          (long long)s->iteration, s->episodes, (long long)s->total_episodes, s->mean_reward,
@@ -635,6 +855,7 @@ static int ch__maybe_evaluate(ch__trainer *t, ch_iteration_stats *st, ch_error *
   ch_eval_defaults(&eo);
   eo.max_seconds = 90;
   ch_eval_result r;
+  eo.space = &t->space;
   int rc = ch_eval_run(&t->eval_env, &t->net, t->cfg->actions, t->cfg->num_actions, &eo, &r, err);
   st->eval_laps = r.completed_laps;
   st->eval_lap_time = r.completed_laps ? r.trial[0].lap_time : 0;
@@ -648,6 +869,11 @@ static const char *ch__stop_reason(const ch__trainer *t, const ch_iteration_stat
   if (c->max_episodes > 0 && s->total_episodes >= c->max_episodes) return "episode limit";
   if (c->max_iterations > 0 && s->iteration + 1 >= c->max_iterations) return "iteration limit";
   if (c->max_seconds > 0 && s->elapsed_seconds >= c->max_seconds) return "time limit";
+  const ch_hyperparameters *hp = &t->cfg->hp;
+  if (hp->term_cond_avg_score > 0 && s->mean_reward >= hp->term_cond_avg_score)
+    return "average score reached (term_cond_avg_score)";
+  if (hp->term_cond_max_episodes > 0 && s->total_episodes >= hp->term_cond_max_episodes)
+    return "episode limit (term_cond_max_episodes)";
   return NULL;
 }
 
@@ -669,7 +895,89 @@ static int ch__publish(ch__trainer *t, uint64_t version, int random_actions, ch_
   return ch__announce(t, err);
 }
 
-static int ch__iteration(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
+/* Storage copies the workers read: the reward now in force (worker processes fetch it). */
+static int ch__store_reward(ch__trainer *t, ch_error *err) {
+  char *text = NULL, key[512];
+  int rc = ch_read_file(t->cfg->reward, &text, NULL, err);
+  snprintf(key, sizeof key, "models/%s/reward_function.lua", t->cfg->model);
+  if (rc == CH_OK) rc = t->session.st->put(t->session.st_h, key, text, strlen(text), err);
+  free(text);
+  return rc;
+}
+
+/* The eval env follows the first track in force. */
+static int ch__reopen_eval_env(ch__trainer *t, ch_error *err) {
+  ch_env_destroy(&t->eval_env);
+  free(t->waypoints);
+  t->waypoints = NULL;
+  ch_env_spec before = t->eval_env.spec;
+  int rc = ch__open_eval_env(t, err);
+  if (rc == CH_OK && (t->eval_env.spec.obs_size != before.obs_size ||
+                      t->eval_env.spec.image_width != before.image_width))
+    rc = ch_error_set(err, CH_EINVAL,
+                      "%s: on_iteration: track '%s' gives observations of "
+                      "another size than the model takes",
+                      t->cfg->script, t->cfg->track);
+  return rc;
+}
+
+/* Tracks or reward changed: workers start again with them. */
+static int ch__restart_workers(ch__trainer *t, ch_error *err) {
+  ch_rollout_stop(t->rollout);
+  t->rollout = NULL;
+  int rc = ch__reopen_eval_env(t, err);
+  if (rc == CH_OK) rc = ch__store_reward(t, err);
+  if (rc == CH_OK) rc = ch__start_rollout(t, err);
+  if (rc == CH_OK) rc = ch__store_spec(t, err);
+  t->note.spec = ++t->spec_revision; /* worker processes reload the spec */
+  return rc;
+}
+
+/* save_checkpoint(name): this iteration's weights as a model of their own, MODEL.name. */
+static int ch__save_named(ch__trainer *t, const char *name, ch_error *err) {
+  char dst[300];
+  snprintf(dst, sizeof dst, "%s.%s", t->cfg->model, name);
+  ch_error ignored;
+  ch_model_delete(&t->session, dst, &ignored); /* a name saved again keeps the newest */
+  int rc = ch_model_clone(&t->session, t->cfg->model, dst, err);
+  if (rc == CH_OK) ch_log(CH_LOG_INFO, "trainer", "saved this iteration's weights as '%s'", dst);
+  return rc;
+}
+
+static void ch__apply_tracks(ch_train_config *c, const ch_schedule_actions *a) {
+  c->num_tracks = a->num_tracks;
+  for (int i = 0; i < a->num_tracks; i++) {
+    snprintf(c->tracks[i], sizeof c->tracks[i], "%s", a->tracks[i]);
+    snprintf(c->track_paths[i], sizeof c->track_paths[i], "%s", a->track_paths[i]);
+  }
+  snprintf(c->track, sizeof c->track, "%s", c->tracks[0]);
+  snprintf(c->track_path, sizeof c->track_path, "%s", c->track_paths[0]);
+}
+
+/* Run on_iteration and apply what it asks for; a stop request fills stop (else untouched). */
+static int ch__run_schedule(ch__trainer *t, const ch_iteration_stats *st, char *stop,
+                            size_t stop_size, ch_error *err) {
+  if (!t->schedule) return CH_OK;
+  ch_schedule_actions a;
+  int rc = ch_schedule_on_iteration(t->schedule, st, &a, err);
+  if (rc != CH_OK) return rc;
+  ch_train_config *c = t->cfg;
+  if (a.set_lr) c->hp.lr = a.lr;
+  if (a.set_beta_entropy) c->hp.beta_entropy = a.beta_entropy;
+  if (a.set_tracks) ch__apply_tracks(c, &a);
+  if (a.set_reward) snprintf(c->reward, sizeof c->reward, "%s", a.reward);
+  if (a.set_tracks || a.set_reward) {
+    ch_log(CH_LOG_INFO, "trainer", "on_iteration: now training on %s%s with %s", c->track,
+           c->num_tracks > 1 ? " (and more)" : "", c->reward);
+    rc = ch__restart_workers(t, err);
+  }
+  if (rc == CH_OK && a.save_checkpoint) rc = ch__save_named(t, a.checkpoint_name, err);
+  if (a.stop) snprintf(stop, stop_size, "%s", a.stop_reason);
+  return rc;
+}
+
+static int ch__iteration(ch__trainer *t, ch_iteration_stats *st, char *stop, size_t stop_size,
+                         ch_error *err) {
   int rc = ch__collect(t, (uint64_t)st->iteration, st, err);
   if (rc != CH_OK) return rc;
   st->total_episodes += st->episodes;
@@ -681,11 +989,14 @@ static int ch__iteration(ch__trainer *t, ch_iteration_stats *st, ch_error *err) 
   st->update_seconds = ch__now() - t_collected;
   st->elapsed_seconds = ch__now() - t->t0;
   uint64_t next = (uint64_t)st->iteration + 1;
-  /* threads drive the new policy while we checkpoint; processes need the checkpoint first */
-  if (!t->distributed) rc = ch__publish(t, next, 0, err);
+  /* Threads drive the new policy while we checkpoint; processes need the checkpoint first,
+  ** and an on_iteration callback may change what the workers drive. */
+  int early = !t->distributed && !t->schedule;
+  if (early) rc = ch__publish(t, next, 0, err);
   if (rc == CH_OK) rc = ch__maybe_evaluate(t, st, err);
   if (rc == CH_OK) rc = ch__checkpoint(t, st, err);
-  if (rc == CH_OK && t->distributed) rc = ch__publish(t, next, 0, err);
+  if (rc == CH_OK) rc = ch__run_schedule(t, st, stop, stop_size, err);
+  if (rc == CH_OK && !early) rc = ch__publish(t, next, 0, err);
   return rc;
 }
 
@@ -700,10 +1011,11 @@ static int ch__start_workers(ch__trainer *t, ch_error *err) {
 
 static int ch__loop(ch__trainer *t, ch_train_summary *out, ch_error *err) {
   ch_iteration_stats prev = t->resumed;
-  /* The first policy of a fresh model acts at random (DeepRacer's warm-up). A resumed model
-  ** acts with its checkpoint, whose key the announcement names. */
+  /* The first policy of a fresh model acts at random (DeepRacer's warm-up). A resumed or
+  ** cloned model acts with its checkpoint, whose key the announcement names. */
   int64_t first = t->first_iteration;
-  int rc = ch__publish(t, (uint64_t)first, first == 0, err);
+  int warmup = first == 0 && !t->cfg->clone_from[0];
+  int rc = ch__publish(t, (uint64_t)first, warmup, err);
   if (rc == CH_OK) rc = ch__start_workers(t, err);
   for (int64_t it = first; rc == CH_OK; it++) {
     ch_iteration_stats st;
@@ -711,15 +1023,19 @@ static int ch__loop(ch__trainer *t, ch_train_summary *out, ch_error *err) {
     st.iteration = it;
     st.total_episodes = prev.total_episodes;
     st.total_steps = prev.total_steps;
-    rc = ch__iteration(t, &st, err);
+    char stop[256] = "";
+    rc = ch__iteration(t, &st, stop, sizeof stop, err);
     if (rc != CH_OK) break;
-    if (!t->opt->quiet) ch__print_progress(&st);
-    out->stop_reason = ch__stop_reason(t, &st);
+    if (!t->opt->quiet) ch__print_progress(t, &st);
+    const char *reason = stop[0] ? stop : ch__stop_reason(t, &st);
     out->iterations = it + 1 - first;
     out->episodes = st.total_episodes;
     out->env_steps = st.total_steps;
     out->last = prev = st;
-    if (out->stop_reason) break;
+    if (reason) {
+      snprintf(out->stop_reason, sizeof out->stop_reason, "%s", reason);
+      break;
+    }
   }
   if (t->distributed) {
     t->note.done = 1;
@@ -734,21 +1050,33 @@ int ch_train(const ch_train_config *cfg, const ch_train_options *o, ch_train_sum
   ch__trainer t;
   memset(&t, 0, sizeof t);
   memset(out, 0, sizeof *out);
-  t.cfg = cfg;
+  t.cfg = malloc(sizeof *t.cfg);
+  if (!t.cfg) return ch_error_set(err, CH_ENOMEM, "out of memory");
+  *t.cfg = *cfg;
+  ch_policy_space_from_config(t.cfg, &t.space);
   t.opt = o;
+  t.tty = isatty(STDOUT_FILENO);
   t.return_scale = 1.0;
   t.rng = cfg->seed ^ 0x5eedull;
   t.t0 = ch__now();
   int rc = ch__setup(&t, err);
-  int registered = rc == CH_OK;
+
   /* a resumed run must not replay the shuffles of the first one */
   t.rng ^= (uint64_t)t.first_iteration * 0x9e3779b97f4a7c15ull;
   if (rc == CH_OK) rc = ch__loop(&t, out, err);
   out->seconds = ch__now() - t.t0;
   ch_rollout_stop(t.rollout);
   t.rollout = NULL;
-  if (registered)
+  if (rc != CH_OK) snprintf(out->stop_reason, sizeof out->stop_reason, "failed: %s", err->message);
+  ch_error ignored;
+  if (t.registered) {
     ch_catalog_set_status(t.session.cat, cfg->model, rc == CH_OK ? "ready" : "failed", NULL);
+    ch_model_store_record(&t.session, cfg->model, &ignored);
+  }
+  if (t.run_started)
+    ch_model_run_end(&t.session, &t.run, out->stop_reason, out->iterations, out->env_steps,
+                     &ignored);
   ch__teardown(&t);
+  free(t.cfg);
   return rc;
 }

@@ -19,7 +19,8 @@ typedef struct ch_train_options {
   const char *buffer;
   int worker_processes;
   const char *worker_command;
-  int resume; /* continue an existing model from its latest checkpoint */
+  int resume;               /* continue an existing model from its latest checkpoint */
+  const char *command_line; /* recorded with the training run (ch_model_command_line); NULL ok */
 } ch_train_options;
 
 /* What one iteration did; passed to the progress printer and stored as checkpoint metrics. */
@@ -40,7 +41,7 @@ typedef struct ch_iteration_stats {
 typedef struct ch_train_summary {
   int64_t iterations, episodes, env_steps;
   double seconds;
-  const char *stop_reason; /* static string */
+  char stop_reason[256]; /* why training stopped ("iteration limit", on_iteration's reason) */
   ch_iteration_stats last;
 } ch_train_summary;
 

@@ -68,6 +68,12 @@ int ch_worker_spec_store(ch_session *s, const ch_train_config *c, const char *co
   cJSON_AddNumberToObject(o, "start_offset", start_offset);
   cJSON_AddBoolToObject(o, "alternate_direction", alternate_direction);
   cJSON_AddNumberToObject(o, "seed", (double)c->seed);
+  cJSON_AddStringToObject(o, "algorithm", c->algorithm);
+  cJSON *x = cJSON_AddObjectToObject(o, "exploration");
+  cJSON_AddStringToObject(
+      x, "type", c->hp.exploration_type == CH_EXPLORATION_E_GREEDY ? "e-greedy" : "categorical");
+  cJSON_AddNumberToObject(x, "e_greedy_value", c->hp.e_greedy_value);
+  cJSON_AddNumberToObject(x, "epsilon_steps", c->hp.epsilon_steps);
   int rc = CH_OK;
   for (int i = 0; rc == CH_OK && i < num_env; i++)
     rc = ch__store_env(s, c, i, env_json[i], envs, tracks, err);
@@ -158,8 +164,14 @@ static int ch__config_from_spec(ch__worker_proc *w, ch_error *err) {
   const char *net = cJSON_GetStringValue(cJSON_GetObjectItem(w->spec, "network_plugin"));
   snprintf(c->env_plugin, sizeof c->env_plugin, "%s", env ? env : "sim2d");
   snprintf(c->network_plugin, sizeof c->network_plugin, "%s", net ? net : "mlp");
-  return ch_config_actions_from_json(cJSON_GetObjectItem(w->spec, "actions"), c->actions,
-                                     &c->num_actions, err);
+  const char *algorithm = cJSON_GetStringValue(cJSON_GetObjectItem(w->spec, "algorithm"));
+  if (algorithm) snprintf(c->algorithm, sizeof c->algorithm, "%s", algorithm);
+  const cJSON *x = cJSON_GetObjectItem(w->spec, "exploration");
+  const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(x, "type"));
+  if (type && strcmp(type, "e-greedy") == 0) c->hp.exploration_type = CH_EXPLORATION_E_GREEDY;
+  if (ch__spec_number(x, "e_greedy_value", &v)) c->hp.e_greedy_value = v;
+  if (ch__spec_number(x, "epsilon_steps", &v)) c->hp.epsilon_steps = (int)v;
+  return ch_config_action_space_from_json(cJSON_GetObjectItem(w->spec, "actions"), c, err);
 }
 
 /* Does env config i drive the track the worker was asked to drive? */
@@ -212,8 +224,9 @@ static uint32_t ch__default_id(void) {
 }
 
 static int ch__start(ch__worker_proc *w, ch_error *err) {
-  int rc = ch_plugin_find(CH_PLUGIN_ENV, w->cfg->env_plugin, &w->env_p, err);
-  if (rc == CH_OK) rc = ch_plugin_find(CH_PLUGIN_NETWORK, w->cfg->network_plugin, &w->net_p, err);
+  int rc = w->env_p ? CH_OK : ch_plugin_find(CH_PLUGIN_ENV, w->cfg->env_plugin, &w->env_p, err);
+  if (rc == CH_OK && !w->net_p)
+    rc = ch_plugin_find(CH_PLUGIN_NETWORK, w->cfg->network_plugin, &w->net_p, err);
   char *net_json = cJSON_PrintUnformatted(cJSON_GetObjectItem(w->spec, "network"));
   if (rc == CH_OK) rc = ch_net_create(w->net_p, net_json ? net_json : "{}", &w->net, err);
   w->params = rc == CH_OK ? malloc(sizeof(float) * (w->net.spec.param_count + 1)) : NULL;
@@ -256,6 +269,28 @@ static int ch__adopt(ch__worker_proc *w, const ch_policy_note *n, ch_error *err)
   return CH_OK;
 }
 
+/* Stop the threads and forget the spec (its temporary files too), to load a new one. */
+static void ch__drop_spec(ch__worker_proc *w) {
+  ch_rollout_stop(w->rollout);
+  w->rollout = NULL;
+  ch_net_destroy(&w->net);
+  memset(&w->net, 0, sizeof w->net);
+  free(w->params);
+  w->params = NULL;
+  for (int i = 0; i < w->num_env; i++) cJSON_free(w->env_json[i]);
+  for (int i = 0; i < w->num_temp; i++) unlink(w->temp[i]);
+  w->num_env = w->num_temp = 0;
+  cJSON_Delete(w->spec);
+  w->spec = NULL;
+}
+
+/* Load the spec and start the threads (again, when the trainer changed tracks or reward). */
+static int ch__begin(ch__worker_proc *w, ch_error *err) {
+  ch__drop_spec(w);
+  int rc = ch__load_spec(w, err);
+  return rc == CH_OK ? ch__start(w, err) : rc;
+}
+
 /* Wait for the trainer's first word, then follow its announcements until it is done. */
 static int ch__follow(ch__worker_proc *w, ch_error *err) {
   ch_policy_note n, seen = {0};
@@ -271,12 +306,14 @@ static int ch__follow(ch__worker_proc *w, ch_error *err) {
     }
     if (rc != CH_OK) return *err = e, rc;
     if (n.done) return CH_OK;
-    if (!have) {
-      rc = ch__load_spec(w, err);
-      if (rc == CH_OK) rc = ch__start(w, err);
+    if (!have || n.spec != seen.spec) {
+      if (have && !w->o->quiet)
+        ch_log(CH_LOG_INFO, "worker", "the trainer changed tracks or reward: reloading");
+      rc = ch__begin(w, err);
       if (rc != CH_OK) return rc;
       have = 1;
-      seen.round = n.round + 1; /* differs: adopt the first announcement */
+      seen.spec = n.spec;
+      seen.round = n.round + 1; /* differs: adopt this announcement */
     }
     if (n.version != seen.version || n.round != seen.round) {
       rc = ch__adopt(w, &n, err);
@@ -300,16 +337,11 @@ int ch_worker_run(const ch_worker_options *o, ch_error *err) {
   int rc = ch_session_open_spec(o->storage, NULL, &w.store, err);
   if (rc == CH_OK) rc = ch_buffer_open_spec(o->buffer, stream, NULL, &w.buffer, err);
   if (rc == CH_OK) rc = ch__follow(&w, err);
-  ch_rollout_stop(w.rollout);
-  ch_net_destroy(&w.net);
+  ch__drop_spec(&w);
   ch_plugin_close(w.net_p);
   ch_plugin_close(w.env_p);
   if (w.buffer.h) ch_buffer_close(&w.buffer);
   ch_session_close(&w.store);
-  for (int i = 0; i < w.num_env; i++) cJSON_free(w.env_json[i]);
-  for (int i = 0; i < w.num_temp; i++) unlink(w.temp[i]);
-  cJSON_Delete(w.spec);
-  free(w.params);
   free(w.cfg);
   return rc;
 }
