@@ -1,26 +1,6 @@
 /* test_train.c -- trains for a few iterations in one process and checks what was stored. */
-#include "config.h"
 #include "evaluate.h"
-#include "model.h"
-#include "trainer.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-static char home[256];
-
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-}
+#include "train_test.h"
 
 /* A short training script in the temp home, with the given reward file name. */
 static void write_script(const char *name, const char *model, const char *reward, int iterations) {
@@ -39,51 +19,9 @@ static void write_script(const char *name, const char *model, const char *reward
   write_file(path, text);
 }
 
-static int train(const char *script_name, int replace, ch_train_summary *sum, ch_error *err) {
-  char path[512], storage[512], catalog[512];
-  snprintf(path, sizeof path, "%s/%s", home, script_name);
-  snprintf(storage, sizeof storage, "%s/storage", home);
-  snprintf(catalog, sizeof catalog, "%s/catalog.db", home);
-  ch_train_config *cfg = malloc(sizeof *cfg);
-  assert_non_null(cfg);
-  int rc = ch_config_load(path, cfg, err);
-  if (rc == CH_OK) {
-    ch_train_options o = {.storage = "local",
-                          .storage_root = storage,
-                          .catalog_path = catalog,
-                          .replace = replace,
-                          .quiet = 1};
-    rc = ch_train(cfg, &o, sum, err);
-  }
-  free(cfg);
-  return rc;
-}
-
-static void open_session(ch_session *s) {
-  char storage[512], catalog[512];
-  ch_error err;
-  snprintf(storage, sizeof storage, "%s/storage", home);
-  snprintf(catalog, sizeof catalog, "%s/catalog.db", home);
-  int rc = ch_session_open("local", storage, catalog, s, &err);
-  if (rc != CH_OK) fail_msg("session: %s", err.message);
-}
-
-static int count_checkpoint(const ch_checkpoint_info *c, void *user) {
-  (void)c;
-  (*(int *)user)++;
-  return 0;
-}
-
-static int checkpoints(ch_session *s, const char *model) {
-  int n = 0;
-  assert_int_equal(ch_catalog_list_checkpoints(s->cat, model, count_checkpoint, &n, NULL), CH_OK);
-  return n;
-}
-
 static int setup(void **state) {
   (void)state;
-  snprintf(home, sizeof home, "/tmp/chicane-train-XXXXXX");
-  assert_non_null(mkdtemp(home));
+  make_home();
   write_file(strcat(strcpy((char[512]){0}, home), "/reward.lua"),
              "function reward_function(params)\n"
              "  return params.progress / 100 + (params.all_wheels_on_track and 0.1 or 0)\n"
@@ -229,5 +167,5 @@ int main(void) {
       cmocka_unit_test(test_failing_reward_stops_training_and_keeps_checkpoints),
       cmocka_unit_test(test_broken_reward_registers_nothing),
   };
-  return cmocka_run_group_tests(tests, setup, NULL);
+  return cmocka_run_group_tests(tests, setup, remove_home);
 }
