@@ -540,6 +540,7 @@ static int ch__evaluate(ch_session *s, const char *model, const char *track,
   memset(&a, 0, sizeof a);
   rc = ch_resolve_track(name, path, sizeof path, err);
   if (rc == CH_OK) rc = ch__actor_open(s, &a, &m, path, o, err);
+  if (!a.o.space) a.o.space = &m.space; /* continuous models act with their ranges */
   if (rc == CH_OK) rc = ch_eval_run(&a.env, &a.net, m.actions, m.num_actions, &a.o, out, err);
   if (info) {
     info->iteration = m.iteration;

@@ -156,6 +156,30 @@ static int ch__load_blob(ch_session *s, ch_loaded_model *m, const ch_checkpoint_
   return CH_OK;
 }
 
+/* The model's action space from its configuration: a list (discrete) or ranges (continuous). */
+static int ch__load_action_space(ch_loaded_model *m, ch_error *err) {
+  const cJSON *v = cJSON_GetObjectItem(m->config, "action_space");
+  const char *algorithm = cJSON_GetStringValue(cJSON_GetObjectItem(m->config, "algorithm"));
+  ch_policy_space *sp = &m->space;
+  if (!cJSON_IsObject(v)) {
+    int rc = ch_config_actions_from_json(v, m->actions, &m->num_actions, err);
+    sp->num_actions = m->num_actions;
+    sp->actions = m->actions;
+    return rc;
+  }
+  ch_action_ranges r;
+  int rc = ch_action_space_ranges_from_json(v, "action_space", &r, err);
+  if (rc != CH_OK) return err->code = CH_ECORRUPT;
+  sp->continuous = 1;
+  sp->num_actions = CH_POLICY_DIMS;
+  sp->low[0] = r.steering_angle.low;
+  sp->high[0] = r.steering_angle.high;
+  sp->low[1] = r.speed.low;
+  sp->high[1] = r.speed.high;
+  sp->squash = algorithm && strcmp(algorithm, "sac") == 0;
+  return CH_OK;
+}
+
 int ch_model_load(ch_session *s, const char *model, ch_loaded_model *m, ch_error *err) {
   memset(m, 0, sizeof *m);
   int rc = ch_catalog_get_model(s->cat, model, &m->info, err);
@@ -164,8 +188,7 @@ int ch_model_load(ch_session *s, const char *model, ch_loaded_model *m, ch_error
   if (!m->config)
     return ch_error_set(err, CH_ECORRUPT, "model '%s': configuration in %s is not JSON", model,
                         s->catalog_path);
-  rc = ch_config_actions_from_json(cJSON_GetObjectItem(m->config, "action_space"), m->actions,
-                                   &m->num_actions, err);
+  rc = ch__load_action_space(m, err);
   if (rc != CH_OK) return rc;
   ch_checkpoint_info ck;
   rc = ch_catalog_latest_checkpoint(s->cat, model, &ck, err);

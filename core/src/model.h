@@ -3,6 +3,7 @@
 #define CHICANE_MODEL_H
 
 #include "config.h"
+#include "policy.h"
 #include "runtime.h"
 
 #include <cjson/cJSON.h>
@@ -30,9 +31,10 @@ void ch_model_checkpoint_key(const char *model, int64_t iteration, char *out, si
 /* A model loaded for acting. */
 typedef struct ch_loaded_model {
   ch_model_info info;
-  cJSON *config; /* parsed info.config_json */
-  int num_actions;
+  cJSON *config;   /* parsed info.config_json */
+  int num_actions; /* discrete: the actions; 0 for a continuous space */
   ch_action actions[CH_MAX_ACTIONS];
+  ch_policy_space space; /* either kind, as policy.h acts with it (actions point into this) */
   int64_t iteration;
   void *blob; /* release with ch_loaded_model_free */
   size_t blob_len;

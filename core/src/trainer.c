@@ -14,6 +14,7 @@
 #include "procs.h"
 #include "rng.h"
 #include "rollout.h"
+#include "sac_learner.h"
 #include "schedule.h"
 #include "segment.h"
 #include "simtrace.h"
@@ -64,6 +65,7 @@ typedef struct ch__trainer {
   ch_train_config *cfg; /* the caller's, copied: on_iteration changes lr, tracks and reward */
   const ch_train_options *opt;
   ch_policy_space space;
+  ch_sac_learner *sac; /* algorithm "sac": the critics and the replay memory; NULL for PPO */
   ch_schedule *schedule;
   char *net_json;    /* the network config, for workers started again */
   int spec_revision; /* bumped when on_iteration changes tracks or reward */
@@ -227,6 +229,9 @@ static int ch__create_network(ch__trainer *t, cJSON **netcfg, ch_error *err) {
                       want);
   if (rc == CH_OK && ch__alloc_minibatch(t) != CH_OK)
     rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+  if (rc == CH_OK && strcmp(t->cfg->algorithm, "sac") == 0)
+    rc = ch_sac_learner_create(t->cfg, t->net_p, &t->net, (uint32_t)t->batch.obs_size,
+                               (uint32_t)t->batch.image_size, &t->sac, err);
   return rc;
 }
 
@@ -298,6 +303,21 @@ static int ch__store_spec(ch__trainer *t, ch_error *err) {
   return rc;
 }
 
+static void ch__critics_key(const ch__trainer *t, int64_t iteration, char *key, size_t cap);
+
+/* SAC's critics of the checkpoint resumed (its replay memory starts empty again). */
+static int ch__load_critics(ch__trainer *t, int64_t iteration, ch_error *err) {
+  char key[512];
+  void *blob = NULL;
+  size_t len = 0;
+  ch__critics_key(t, iteration, key, sizeof key);
+  int rc = t->session.st->get(t->session.st_h, key, &blob, &len, err);
+  if (rc == CH_OK) rc = ch_sac_learner_load(t->sac, blob, len, err);
+  if (blob) t->session.st->free_data(t->session.st_h, blob);
+  if (rc != CH_OK) ch_error_set(err, rc, "%s: %s", key, err->message);
+  return rc;
+}
+
 /* Continue a model from its latest checkpoint: weights, optimizer state, counters. */
 static int ch__resume(ch__trainer *t, ch_error *err) {
   ch_loaded_model m;
@@ -314,6 +334,7 @@ static int ch__resume(ch__trainer *t, ch_error *err) {
     cJSON_Delete(metrics);
     snprintf(t->note.checkpoint, sizeof t->note.checkpoint, "%s", ck.storage_key);
     snprintf(t->note.sha256, sizeof t->note.sha256, "%s", ck.sha256 ? ck.sha256 : "");
+    if (t->sac) rc = ch__load_critics(t, ck.iteration, err);
     ch_checkpoint_info_free(&ck);
   }
   ch_loaded_model_free(&t->session, &m);
@@ -409,6 +430,7 @@ static void ch__teardown(ch__trainer *t) {
   ch_plugin_close(t->env_p);
   ch_session_close(&t->session);
   ch_schedule_close(t->schedule);
+  ch_sac_learner_free(t->sac);
   ch_simtrace_free(t->trace.csv);
   ch__batch_free(&t->batch);
   cJSON_free(t->net_json);
@@ -473,9 +495,9 @@ static int ch__hold(ch__trainer *t, const ch_record *rec) {
   return CH_OK;
 }
 
-/* Append a decoded segment to the batch with its advantages and returns (in scaled units). */
-static int ch__add_segment(ch__trainer *t, const ch_segment *s) {
-  int T = (int)s->num_steps, n = t->batch.n, AS = t->batch.act_size;
+/* CH_OK when a decoded segment has the model's shapes and valid actions. */
+static int ch__segment_fits(const ch__trainer *t, const ch_segment *s) {
+  int T = (int)s->num_steps, AS = t->batch.act_size;
   if (T > t->cfg->segment_steps || s->obs_size != (uint32_t)t->batch.obs_size ||
       s->image_size != (uint32_t)t->batch.image_size || s->action_size != (uint32_t)AS)
     return CH_ECORRUPT;
@@ -483,6 +505,19 @@ static int ch__add_segment(ch__trainer *t, const ch_segment *s) {
     if (t->space.continuous ? !isfinite(s->action[i])
                             : !(s->action[i] >= 0 && s->action[i] < (float)t->cfg->num_actions))
       return CH_ECORRUPT;
+  return CH_OK;
+}
+
+/* Learn from a segment: PPO appends it to the batch with its advantages and returns (in
+** scaled units); SAC keeps its transitions in the replay memory. */
+static int ch__add_segment(ch__trainer *t, const ch_segment *s, ch_iteration_stats *st) {
+  int T = (int)s->num_steps, n = t->batch.n, AS = t->batch.act_size;
+  if (ch__segment_fits(t, s) != CH_OK) return CH_ECORRUPT;
+  if (t->sac) {
+    ch_sac_learner_add(t->sac, s);
+    st->steps += T;
+    return CH_OK;
+  }
   if (ch__batch_reserve(&t->batch, T) != CH_OK) return CH_ENOMEM;
   for (int i = 0; i < T; i++) t->scaled_reward[i] = (float)(s->reward[i] / t->return_scale);
   ch_gae(T, t->scaled_reward, s->value, s->bootstrap_value, (s->flags & CH_SEGMENT_TERMINAL) != 0,
@@ -564,7 +599,7 @@ static int ch__judge(ch__trainer *t, const ch_record *rec, uint64_t version, ch_
            e.message);
     return 0;
   }
-  if (s.policy_version != version) {
+  if (s.policy_version != version && !t->sac) {
     st->stale_segments++; /* on-policy PPO learns only from the current policy's experience */
     return 0;
   }
@@ -574,7 +609,7 @@ static int ch__judge(ch__trainer *t, const ch_record *rec, uint64_t version, ch_
     st->duplicate_segments++;
     return 0;
   }
-  int rc = ch__add_segment(t, &s);
+  int rc = ch__add_segment(t, &s, st);
   if (rc == CH_ENOMEM) return ch_error_set(err, rc, "trainer: out of memory for the batch");
   if (rc != CH_OK) {
     st->corrupt_segments++;
@@ -654,7 +689,7 @@ static int ch__collect(ch__trainer *t, uint64_t version, ch_iteration_stats *st,
   st->mean_reward /= st->episodes;
   st->mean_progress /= st->episodes;
   st->completion_rate /= st->episodes;
-  st->steps = t->batch.n;
+  if (!t->sac) st->steps = t->batch.n;
   return CH_OK;
 }
 
@@ -726,7 +761,19 @@ static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *su
   return rc;
 }
 
+/* SAC: one update per env step collected, from the replay memory. */
+static int ch__update_sac(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
+  ch_sac_stats ss;
+  ch_sac_learner *l = t->sac;
+  int rc = ch_sac_learner_update(l, st->steps, &t->rng, &ss, err);
+  st->policy_loss = ss.actor_loss;
+  st->value_loss = ss.critic_loss;
+  st->entropy = ss.entropy;
+  return rc;
+}
+
 static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
+  if (t->sac) return ch__update_sac(t, st, err);
   int n = t->batch.n, B = t->cfg->hp.batch_size, rc = CH_OK;
   int *perm = realloc(t->perm, sizeof(int) * (size_t)n);
   if (!perm) return ch_error_set(err, CH_ENOMEM, "trainer: out of memory");
@@ -805,10 +852,31 @@ static int ch__store_logs(ch__trainer *t, const ch_iteration_stats *st, const ch
   return t->session.st->put(t->session.st_h, key, csv, len, err);
 }
 
+/* SAC's critics beside checkpoint N (models/NAME/checkpoints/NNNNNN.critics), stored before
+** the checkpoint itself so that every checkpoint in the catalog has them. */
+static void ch__critics_key(const ch__trainer *t, int64_t iteration, char *key, size_t cap) {
+  ch_model_checkpoint_key(t->cfg->model, iteration, key, cap);
+  char *dot = strrchr(key, '.');
+  if (dot) snprintf(dot, cap - (size_t)(dot - key), ".critics");
+}
+
+static int ch__store_critics(ch__trainer *t, int64_t iteration, ch_error *err) {
+  if (!t->sac) return CH_OK;
+  void *blob = NULL;
+  size_t len = 0;
+  char key[512];
+  int rc = ch_sac_learner_save(t->sac, &blob, &len, err);
+  ch__critics_key(t, iteration, key, sizeof key);
+  if (rc == CH_OK) rc = t->session.st->put(t->session.st_h, key, blob, len, err);
+  free(blob);
+  return rc;
+}
+
 static int ch__checkpoint(ch__trainer *t, const ch_iteration_stats *st, ch_error *err) {
   void *blob = NULL;
   size_t len = 0;
-  int rc = t->net.vt->save(t->net.h, &blob, &len, err);
+  int rc = ch__store_critics(t, st->iteration, err);
+  if (rc == CH_OK) rc = t->net.vt->save(t->net.h, &blob, &len, err);
   if (rc != CH_OK) return rc;
   char *metrics = ch__metrics_json(st, t->return_scale);
   ch_checkpoint_info ck = {NULL,

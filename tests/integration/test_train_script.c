@@ -239,6 +239,35 @@ static void test_term_cond_max_episodes_stops(void **state) {
   assert_non_null(strstr(sum.stop_reason, "term_cond_max_episodes"));
 }
 
+/* SAC learns off-policy; its critics are stored beside each checkpoint and resumed. */
+static void test_sac_trains_and_resumes_with_its_critics(void **state) {
+  (void)state;
+  write_script("sac.lua", "sacm",
+               "algorithm = 'sac',\n"
+               "action_space = { steering_angle = {-30, 30}, speed = {0.5, 2.0} },\n"
+               "hyperparameters = { num_episodes_between_training = 8, batch_size = 32 }");
+  ch_train_summary sum;
+  train_ok("sac.lua", &sum);
+  assert_int_equal(sum.iterations, 2);
+  assert_true(isfinite(sum.last.value_loss) && sum.last.value_loss > 0); /* critics learned */
+  ch_session s;
+  open_session(&s);
+  char *critics = model_object(&s, "sacm", "checkpoints/000001.critics");
+  assert_true(strlen(critics) >= 4);
+  free(critics);
+  ch_session_close(&s);
+  /* max_iterations 2 is reached, so a resumed run does exactly one more iteration */
+  ch_error err = {0, ""};
+  if (train("sac.lua", TRAIN_RESUME, &sum, &err) != CH_OK) fail_msg("resume: %s", err.message);
+  assert_int_equal(sum.last.iteration, 2);
+  /* a corrupt critics blob is named when resuming */
+  char path[512];
+  snprintf(path, sizeof path, "%s/storage/models/sacm/checkpoints/000002.critics", home);
+  write_file(path, "garbage");
+  assert_int_not_equal(train("sac.lua", TRAIN_RESUME, &sum, &err), CH_OK);
+  assert_non_null(strstr(err.message, "000002.critics"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_on_iteration_changes_training_and_stops_it),
@@ -247,6 +276,7 @@ int main(void) {
       cmocka_unit_test(test_continuous_actions_train),
       cmocka_unit_test(test_clone_from_starts_from_the_weights),
       cmocka_unit_test(test_term_cond_max_episodes_stops),
+      cmocka_unit_test(test_sac_trains_and_resumes_with_its_critics),
   };
   return cmocka_run_group_tests(tests, setup, remove_home);
 }

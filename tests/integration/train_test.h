@@ -1,4 +1,5 @@
-/* train_test.h -- what the whole-loop tests share: a temp home, scripts in it, training, storage. */
+/* train_test.h -- what the whole-loop tests share: a temp home, scripts in it, training, storage.
+ */
 #ifndef CHICANE_TRAIN_TEST_H
 #define CHICANE_TRAIN_TEST_H
 
@@ -45,9 +46,10 @@ static inline void write_home_file(const char *name, const char *text) {
   write_file(path, text);
 }
 
-/* Load home/script_name and train it with local storage in home; quiet. */
-static inline int train(const char *script_name, int replace, ch_train_summary *sum,
-                        ch_error *err) {
+enum { TRAIN_REPLACE = 1, TRAIN_RESUME = 2 };
+
+/* Load home/script_name and train it with local storage in home; quiet. flags: TRAIN_*. */
+static inline int train(const char *script_name, int flags, ch_train_summary *sum, ch_error *err) {
   char path[512], storage[512], catalog[512];
   snprintf(path, sizeof path, "%s/%s", home, script_name);
   snprintf(storage, sizeof storage, "%s/storage", home);
@@ -59,7 +61,8 @@ static inline int train(const char *script_name, int replace, ch_train_summary *
     ch_train_options o = {.storage = "local",
                           .storage_root = storage,
                           .catalog_path = catalog,
-                          .replace = replace,
+                          .replace = (flags & TRAIN_REPLACE) != 0,
+                          .resume = (flags & TRAIN_RESUME) != 0,
                           .quiet = 1,
                           .command_line = "chicane train (test)"};
     rc = ch_train(cfg, &o, sum, err);
