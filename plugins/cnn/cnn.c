@@ -104,12 +104,6 @@ enum {
   KEY_COUNT
 };
 
-/* What create needs beyond the architecture. */
-typedef struct cnn_init {
-  uint64_t seed;
-  double log_std_init;
-} cnn_init;
-
 static int config_image(const cJSON *item, ch_cnn_arch *a, ch_error *err) {
   static const char *const keys[] = {"width", "height", "channels"};
   const double max[] = {CH_CNN_MAX_SIDE, CH_CNN_MAX_SIDE, CH_CNN_MAX_CHANNELS};
@@ -165,7 +159,9 @@ static int config_architecture(const cJSON *item, ch_cnn_arch *a, ch_error *err)
                       ch__net_json_kind(item));
 }
 
-static int config_key(int key, const cJSON *item, ch_cnn_arch *a, cnn_init *init, ch_error *err) {
+static int config_key(int key, const cJSON *item, void *net, ch_error *err) {
+  ch_cnn_arch *a = &((ch_cnn *)net)->arch;
+  ch_net_init *init = &((ch_cnn *)net)->core.init;
   double v = 0;
   int rc;
   switch (key) {
@@ -212,36 +208,20 @@ static int config_check(const int *seen, const ch_cnn_arch *a, ch_error *err) {
   return CH_OK;
 }
 
-static int config_walk(const cJSON *root, ch_cnn_arch *a, cnn_init *init, ch_error *err) {
-  int seen[KEY_COUNT] = {0};
-  for (const cJSON *it = root->child; it; it = it->next) {
-    int key = 0;
-    while (key < KEY_COUNT && strcmp(it->string, config_keys[key])) key++;
-    if (key == KEY_COUNT)
-      return ch_error_set(err, CH_EINVAL,
-                          "cnn config: unknown key '%s' (known: image, vector_size, architecture, "
-                          "num_actions, head, log_std_init, shared, seed)",
-                          it->string);
-    if (seen[key]++)
-      return ch_error_set(err, CH_EINVAL, "cnn config: key '%s' given twice", it->string);
-    int rc = config_key(key, it, a, init, err);
-    if (rc) return rc;
-  }
-  return config_check(seen, a, err);
-}
+static const ch_net_keys cnn_keys = {
+    config_keys, KEY_COUNT,
+    "image, vector_size, architecture, num_actions, head, log_std_init, shared, seed", config_key};
 
-static int parse_config(const char *json, ch_cnn_arch *a, cnn_init *init, ch_error *err) {
-  memset(a, 0, sizeof *a);
-  a->architecture = CH_CNN_SHALLOW;
-  a->head = CH_NET_CATEGORICAL;
-  a->shared = 1;
-  init->seed = 1;
-  init->log_std_init = CH_NET_LOG_STD_INIT;
-  cJSON *root;
-  int rc = ch__net_config_parse("cnn", json, &root, err);
-  if (rc) return rc;
-  rc = config_walk(root, a, init, err);
-  cJSON_Delete(root);
+/* Read the config into n (core.init holds the defaults) and lay the network out. */
+static int configure(void *net, const char *json, ch_error *err) {
+  ch_cnn *n = net;
+  n->arch.architecture = CH_CNN_SHALLOW;
+  n->arch.head = CH_NET_CATEGORICAL;
+  n->arch.shared = 1;
+  int seen[KEY_COUNT] = {0};
+  int rc = ch__net_config_walk("cnn", json, &cnn_keys, n, seen, err);
+  if (!rc) rc = config_check(seen, &n->arch, err);
+  if (!rc) ch__cnn_layout(n);
   return rc;
 }
 
@@ -251,88 +231,39 @@ static int init_tower(ch_cnn *n, const ch_cnn_tower *t, ch_net_rng *r, ch_error 
   for (uint32_t l = 0; l < n->num_conv; l++) {
     const ch_cnn_conv *L = &t->conv[l];
     uint32_t cols = L->in_c * L->kernel * L->kernel;
-    int rc = ch__net_orthogonal("cnn", n->params + L->w, L->out_c, cols, sqrt(2.0), r, err);
+    int rc = ch__net_orthogonal("cnn", n->core.params + L->w, L->out_c, cols, sqrt(2.0), r, err);
     if (rc) return rc;
   }
-  return ch__net_orthogonal("cnn", n->params + t->dense.w, t->dense.out, t->dense.in, t->dense.gain,
-                            r, err);
+  return ch__net_orthogonal("cnn", n->core.params + t->dense.w, t->dense.out, t->dense.in,
+                            t->dense.gain, r, err);
 }
 
 static int init_head(ch_cnn *n, const ch_net_dense *H, ch_net_rng *r, ch_error *err) {
-  return ch__net_orthogonal("cnn", n->params + H->w, H->out, H->in, H->gain, r, err);
+  return ch__net_orthogonal("cnn", n->core.params + H->w, H->out, H->in, H->gain, r, err);
 }
 
 /* Weights in parameter order from one stream; biases stay 0 from calloc. */
-static int init_params(ch_cnn *n, const cnn_init *init, ch_error *err) {
+static int init_params(void *net, ch_error *err) {
+  ch_cnn *n = net;
   ch_net_rng r;
-  ch__net_rng_seed(&r, init->seed);
+  ch__net_rng_seed(&r, n->core.init.seed);
   int rc = init_tower(n, &n->tower[CH_CNN_POLICY], &r, err);
   if (!rc) rc = init_head(n, &n->head[CH_CNN_POLICY], &r, err);
   if (!rc && !n->arch.shared) rc = init_tower(n, &n->tower[CH_CNN_VALUE], &r, err);
   if (!rc) rc = init_head(n, &n->head[CH_CNN_VALUE], &r, err);
-  if (!rc && n->arch.head == CH_NET_GAUSSIAN)
-    for (uint32_t j = 0; j < n->arch.num_actions; j++)
-      n->params[n->log_std + j] = (float)init->log_std_init;
   return rc;
 }
 
 /* ---- vtable members ----------------------------------------------------------------------- */
 
-static void cnn_destroy(void *net) {
-  ch_cnn *n = net;
-  if (!n) return;
-  free(n->params);
-  free(n->work);
-  free(n);
+static void describe(const void *net, char *buf, size_t size) {
+  ch__cnn_arch_describe(&((const ch_cnn *)net)->arch, buf, size);
 }
 
-static void cnn_log_created(const ch_cnn *n) {
-  const ch_host_api *h = n->host;
-  if (!h || h->struct_size < offsetof(ch_host_api, log) + sizeof h->log || !h->log) return;
-  char arch[256], line[320];
-  ch__cnn_arch_describe(&n->arch, arch, sizeof arch);
-  snprintf(line, sizeof line, "created: %s, %llu parameters", arch,
-           (unsigned long long)n->num_params);
-  h->log(CH_LOG_DEBUG, "cnn", line);
-}
+static const ch_net_kind cnn_kind = {"cnn", sizeof(ch_cnn), configure, init_params, describe};
 
 static int cnn_create(const char *config_json, const ch_host_api *host, void **out, ch_error *err) {
-  ch_error_clear(err);
-  if (!out) return ch_error_set(err, CH_EINVAL, "cnn create: out is NULL");
-  *out = NULL;
-  ch_cnn_arch arch;
-  cnn_init init;
-  int rc = parse_config(config_json, &arch, &init, err);
-  if (rc) return rc;
-  ch_cnn *n = calloc(1, sizeof *n);
-  if (!n) return ch_error_set(err, CH_ENOMEM, "cnn create: out of memory");
-  n->arch = arch;
-  n->host = host;
-  ch__cnn_layout(n);
-  n->params = calloc((size_t)n->num_params * 4, sizeof(float));
-  if (!n->params) {
-    unsigned long long count = (unsigned long long)n->num_params;
-    cnn_destroy(n);
-    return ch_error_set(err, CH_ENOMEM, "cnn create: out of memory for %llu parameters", count);
-  }
-  n->grads = n->params + n->num_params;
-  n->adam_m = n->grads + n->num_params;
-  n->adam_v = n->adam_m + n->num_params;
-  rc = init_params(n, &init, err);
-  if (rc) {
-    cnn_destroy(n);
-    return rc;
-  }
-  cnn_log_created(n);
-  *out = n;
-  return CH_OK;
-}
-
-static void cnn_spec(void *net, ch_network_spec *out) {
-  const ch_cnn *n = net;
-  out->input_size = n->input_size;
-  out->policy_size = n->policy_size;
-  out->param_count = n->num_params;
+  return ch__net_create(&cnn_kind, config_json, host, out, err);
 }
 
 static ch_cnn_tower *tower_of(ch_cnn *n, int h) {
@@ -342,117 +273,49 @@ static ch_cnn_tower *tower_of(ch_cnn *n, int h) {
 static int cnn_forward(void *net, const float *input, uint32_t batch, float *policy, float *value,
                        ch_error *err) {
   ch_cnn *n = net;
-  ch__cnn_invalidate(n);
-  if (!input) return ch_error_set(err, CH_EINVAL, "cnn forward: input is NULL");
-  if (!batch) return ch_error_set(err, CH_EINVAL, "cnn forward: batch is 0");
-  if (batch > INT_MAX / n->max_plane) /* BLAS takes int dimensions: batch * plane columns */
-    return ch_error_set(err, CH_ERANGE, "cnn forward: batch %u exceeds %u for this image size",
-                        batch, INT_MAX / n->max_plane);
-  int rc = ch__cnn_reserve(n, batch, err);
+  /* BLAS takes int dimensions: batch * plane columns */
+  int rc = ch__net_forward_check(&n->core, input, batch, INT_MAX / n->max_plane,
+                                 " for this image size", err);
+  if (!rc) rc = ch__cnn_reserve(n, batch, err);
   if (rc) return rc;
-  memcpy(n->x, input, (size_t)batch * n->input_size * sizeof *input);
+  memcpy(n->x, input, (size_t)batch * n->core.input_size * sizeof *input);
   float *out[2] = {policy, value};
-  size_t ld[2] = {n->policy_size, 1};
+  size_t ld[2] = {n->core.policy_size, 1};
   int done[2] = {0, 0}; /* towers computed */
   for (int h = 0; h < 2; h++) {
     if (!out[h]) continue;
     ch_cnn_tower *t = tower_of(n, h);
     if (!done[t - n->tower]++) ch__cnn_tower_forward(n, t, batch);
-    ch__net_dense_forward(n->params, &n->head[h], t->hidden, batch, out[h], ld[h]);
-    n->have[h] = 1;
+    ch__net_dense_forward(n->core.params, &n->head[h], t->hidden, batch, out[h], ld[h]);
+    n->core.have[h] = 1;
   }
-  if (policy && n->arch.head == CH_NET_GAUSSIAN)
-    ch__net_gaussian_fill(n->params + n->log_std, n->arch.num_actions, batch, policy);
   /* One tower computed for either head serves both. */
-  if (n->arch.shared) n->have[CH_CNN_POLICY] = n->have[CH_CNN_VALUE] = done[0] > 0;
-  n->batch = batch;
+  if (n->arch.shared) n->core.have[CH_CNN_POLICY] = n->core.have[CH_CNN_VALUE] = done[0] > 0;
+  ch__net_forward_done(&n->core, policy, batch);
   return CH_OK;
 }
 
 static int cnn_backward(void *net, const float *dpolicy, const float *dvalue, ch_error *err) {
-  static const char *const head_name[2] = {"policy", "value"};
   ch_cnn *n = net;
   const float *d[2] = {dpolicy, dvalue};
-  size_t ld[2] = {n->policy_size, 1};
-  if (!n->batch)
-    return ch_error_set(err, CH_ESTATE,
-                        "cnn backward: no forward since the network was created or its "
-                        "parameters changed (set_params, load, optimizer_step)");
-  for (int h = 0; h < 2; h++)
-    if (d[h] && !n->have[h])
-      return ch_error_set(err, CH_ESTATE,
-                          "cnn backward: d%s given, but the most recent forward skipped the %s "
-                          "head (its %s output was NULL)",
-                          head_name[h], head_name[h], head_name[h]);
-  if (dpolicy && n->arch.head == CH_NET_GAUSSIAN)
-    ch__net_gaussian_grads(n->grads + n->log_std, n->arch.num_actions, n->batch, dpolicy);
+  size_t ld[2] = {n->core.policy_size, 1};
+  int rc = ch__net_backward_begin(&n->core, dpolicy, dvalue, err);
+  if (rc) return rc;
   int pending = 0; /* dbuf[0] holds part of the shared tower's hidden-output gradient */
   for (int h = 0; h < 2; h++) {
     if (!d[h]) continue;
     ch_cnn_tower *t = tower_of(n, h);
     const ch_net_dense *H = &n->head[h];
-    ch__net_dense_param_grads(n->grads, H, t->hidden, d[h], ld[h], n->batch);
-    ch__net_dense_input_grads(n->params, H, d[h], ld[h], n->batch, n->dbuf[0],
+    ch__net_dense_param_grads(n->core.grads, H, t->hidden, d[h], ld[h], n->core.batch);
+    ch__net_dense_input_grads(n->core.params, H, d[h], ld[h], n->core.batch, n->dbuf[0],
                               pending ? 1.0f : 0.0f);
     if (n->arch.shared)
       pending = 1;
     else
-      ch__cnn_tower_backward(n, t, n->batch);
+      ch__cnn_tower_backward(n, t, n->core.batch);
   }
-  if (pending) ch__cnn_tower_backward(n, &n->tower[CH_CNN_POLICY], n->batch);
+  if (pending) ch__cnn_tower_backward(n, &n->tower[CH_CNN_POLICY], n->core.batch);
   return CH_OK;
-}
-
-static void cnn_zero_grad(void *net) {
-  ch_cnn *n = net;
-  memset(n->grads, 0, (size_t)n->num_params * sizeof *n->grads);
-}
-
-static int cnn_optimizer_step(void *net, const ch_optimizer_config *cfg, ch_error *err) {
-  ch_cnn *n = net;
-  int rc = ch__net_adam_step("cnn", cfg, n->params, n->grads, n->adam_m, n->adam_v, n->num_params,
-                             &n->adam_step, err);
-  if (rc == CH_OK) ch__cnn_invalidate(n);
-  return rc;
-}
-
-static int cnn_get_params(void *net, float *out, uint64_t count) {
-  ch_cnn *n = net;
-  if (!out || count != n->num_params) return CH_EINVAL;
-  memcpy(out, n->params, (size_t)count * sizeof *out);
-  return CH_OK;
-}
-
-static int cnn_set_params(void *net, const float *in, uint64_t count, ch_error *err) {
-  ch_cnn *n = net;
-  if (!in) return ch_error_set(err, CH_EINVAL, "cnn set_params: in is NULL");
-  if (count != n->num_params)
-    return ch_error_set(err, CH_EINVAL, "cnn set_params: got %llu floats, the network has %llu",
-                        (unsigned long long)count, (unsigned long long)n->num_params);
-  memcpy(n->params, in, (size_t)count * sizeof *in);
-  ch__cnn_invalidate(n);
-  return CH_OK;
-}
-
-static int cnn_get_grads(void *net, float *out, uint64_t count) {
-  ch_cnn *n = net;
-  if (!out || count != n->num_params) return CH_EINVAL;
-  memcpy(out, n->grads, (size_t)count * sizeof *out);
-  return CH_OK;
-}
-
-static int cnn_save(void *net, void **blob, size_t *len, ch_error *err) {
-  return ch__cnn_save(net, blob, len, err);
-}
-
-static void cnn_free_blob(void *net, void *blob) {
-  (void)net;
-  free(blob);
-}
-
-static int cnn_load(void *net, const void *blob, size_t len, ch_error *err) {
-  ch_error_clear(err);
-  return ch__cnn_load(net, blob, len, err);
 }
 
 static const ch_network_vtable cnn_vtable = {
@@ -465,18 +328,11 @@ static const ch_network_vtable cnn_vtable = {
                .summary = "DeepRacer's camera CNNs (shallow, deep; categorical or Gaussian head, "
                           "Adam) on OpenBLAS"},
     .create = cnn_create,
-    .destroy = cnn_destroy,
-    .spec = cnn_spec,
     .forward = cnn_forward,
     .backward = cnn_backward,
-    .zero_grad = cnn_zero_grad,
-    .optimizer_step = cnn_optimizer_step,
-    .get_params = cnn_get_params,
-    .set_params = cnn_set_params,
-    .get_grads = cnn_get_grads,
-    .save = cnn_save,
-    .free_blob = cnn_free_blob,
-    .load = cnn_load,
+    .save = ch__cnn_save,
+    .load = ch__cnn_load,
+    CH_NET_SHARED_MEMBERS,
 };
 
 CH_PLUGIN_EXPORT const ch_plugin_header *chicane_plugin_entry(const ch_host_api *host) {

@@ -62,30 +62,17 @@ typedef struct ch_cnn_tower {
 } ch_cnn_tower;
 
 typedef struct ch_cnn {
+  ch_net_core core; /* first: the shared vtable members take the handle as its core */
   ch_cnn_arch arch;
-  const ch_host_api *host;
   uint32_t num_conv;
   uint32_t num_towers;   /* 1 shared, 2 separate */
   ch_cnn_tower tower[2]; /* tower[0] feeds the policy head, and the value head when shared */
   ch_net_dense head[2];  /* indexed by CH_CNN_POLICY / CH_CNN_VALUE */
-  uint32_t input_size;   /* channels * height * width + vector_size */
-  uint32_t policy_size;  /* floats per sample out of the policy head */
   uint32_t max_plane;    /* largest out_h * out_w of any conv */
-  uint64_t log_std;      /* offset of the Gaussian head's log std (num_actions floats) */
-  uint64_t num_params;
-  /* One allocation of 4 * num_params floats, in this order. */
-  float *params, *grads, *adam_m, *adam_v;
-  uint64_t adam_step;
-  /* Work area for cap samples: the input copy, the towers' activations, two gradient buffers
-  ** of grad_row floats a sample and the im2col buffer of cols_floats. */
-  float *work;
-  uint32_t cap;
+  /* Work area (core.work) per sample: the input copy, the towers' activations, two gradient
+  ** buffers of grad_row floats; then the im2col buffer of cols_floats. */
   size_t work_row, grad_row, cols_row, cols_floats;
   float *x, *dbuf[2], *cols;
-  /* What backward may use: samples of the most recent forward (0: none usable) and which
-  ** heads' inputs it computed. */
-  uint32_t batch;
-  int have[2];
 } ch_cnn;
 
 /* Parameters of an architecture, and how it lays out in the handle (n->arch set). */
@@ -107,10 +94,8 @@ int ch__cnn_reserve(ch_cnn *n, uint32_t batch, ch_error *err);
 void ch__cnn_tower_forward(ch_cnn *n, ch_cnn_tower *t, uint32_t batch);
 void ch__cnn_tower_backward(ch_cnn *n, ch_cnn_tower *t, uint32_t batch);
 
-/* Forget the cached forward: the parameters it was computed with have changed. */
-void ch__cnn_invalidate(ch_cnn *n);
-
-int ch__cnn_save(ch_cnn *n, void **blob, size_t *len, ch_error *err);
-int ch__cnn_load(ch_cnn *n, const void *blob, size_t len, ch_error *err);
+/* The save and load vtable members (net is a ch_cnn). */
+int ch__cnn_save(void *net, void **blob, size_t *len, ch_error *err);
+int ch__cnn_load(void *net, const void *blob, size_t len, ch_error *err);
 
 #endif

@@ -11,39 +11,18 @@
 /* magic, version, width, height, channels, vector_size, architecture, head, num_actions,
 ** shared */
 #define BLOB_FIXED_HEAD (8 + 9 * 4)
-/* Header, parameter count, Adam step count, checksum: a blob without parameters. */
-#define BLOB_MIN (BLOB_FIXED_HEAD + 8 + 8 + 4)
-
-/* Bytes of a blob with this many parameters; 0 if that overflows size_t. */
-static size_t blob_size(uint64_t num_params) {
-  if (num_params > (SIZE_MAX - BLOB_MIN) / 12) return 0;
-  return BLOB_MIN + 12 * (size_t)num_params;
-}
+/* A blob without parameters. */
+#define BLOB_MIN (BLOB_FIXED_HEAD + CH_NET_BLOB_TAIL)
 
 /* ---- save --------------------------------------------------------------------------------- */
 
-int ch__cnn_save(ch_cnn *n, void **blob, size_t *len, ch_error *err) {
-  if (!blob || !len) return ch_error_set(err, CH_EINVAL, "cnn save: blob or len is NULL");
-  size_t size = blob_size(n->num_params);
-  unsigned char *buf = size ? malloc(size) : NULL;
-  if (!buf)
-    return ch_error_set(err, CH_ENOMEM, "cnn save: out of memory for a %zu-byte blob", size);
+int ch__cnn_save(void *net, void **blob, size_t *len, ch_error *err) {
+  const ch_cnn *n = net;
   const ch_cnn_arch *a = &n->arch;
   const uint32_t head[] = {BLOB_VERSION,    a->width, a->height,      a->channels, a->vector_size,
                            a->architecture, a->head,  a->num_actions, a->shared};
-  unsigned char *p = buf;
-  memcpy(p, BLOB_MAGIC, 8);
-  p += 8;
-  for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) p = ch__net_put_u32(p, head[i]);
-  p = ch__net_put_u64(p, n->num_params);
-  p = ch__net_put_floats(p, n->params, n->num_params);
-  p = ch__net_put_u64(p, n->adam_step);
-  p = ch__net_put_floats(p, n->adam_m, n->num_params);
-  p = ch__net_put_floats(p, n->adam_v, n->num_params);
-  ch__net_put_u32(p, ch__net_crc32(buf, (size_t)(p - buf)));
-  *blob = buf;
-  *len = size;
-  return CH_OK;
+  return ch__net_blob_save(&n->core, BLOB_MAGIC, head, sizeof head / sizeof head[0], blob, len,
+                           err);
 }
 
 /* ---- load --------------------------------------------------------------------------------- */
@@ -71,16 +50,7 @@ static int read_arch(const unsigned char *p, size_t len, ch_cnn_arch *a, ch_erro
   for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) *dst[i] = ch__net_get_u32(p + 12 + 4 * i);
   if (!arch_valid(a))
     return ch_error_set(err, CH_ECORRUPT, "model blob is corrupt: invalid architecture");
-  uint64_t count = ch__net_get_u64(p + BLOB_FIXED_HEAD), expect = ch__cnn_param_count(a);
-  if (count != expect)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: %llu parameters stored, its architecture has %llu",
-                        (unsigned long long)count, (unsigned long long)expect);
-  if (blob_size(count) != len)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: %zu bytes, its header implies %zu", len,
-                        blob_size(count));
-  return CH_OK;
+  return ch__net_blob_check_count(p, BLOB_FIXED_HEAD, len, ch__cnn_param_count(a), err);
 }
 
 /* The names of the fields in which a and b differ, e.g. "image width, num_actions". */
@@ -99,24 +69,14 @@ static void arch_diff(const ch_cnn_arch *a, const ch_cnn_arch *b, char *buf, siz
       at += (size_t)snprintf(buf + at, size - at, "%s%s", at ? ", " : "", names[i]);
 }
 
-int ch__cnn_load(ch_cnn *n, const void *blob, size_t len, ch_error *err) {
+int ch__cnn_load(void *net, const void *blob, size_t len, ch_error *err) {
+  ch_cnn *n = net;
   const unsigned char *p = blob;
-  if (!p) return ch_error_set(err, CH_EINVAL, "cnn load: blob is NULL");
-  if (len < BLOB_MIN)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: %zu bytes, shorter than the smallest valid "
-                        "blob (%d bytes)",
-                        len, BLOB_MIN);
-  if (memcmp(p, BLOB_MAGIC, 8))
-    return ch_error_set(err, CH_ECORRUPT, "model blob is corrupt: bad magic (expected \"%s\")",
-                        BLOB_MAGIC);
-  uint32_t stored = ch__net_get_u32(p + len - 4), computed = ch__net_crc32(p, len - 4);
-  if (stored != computed)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: checksum mismatch (stored %08x, computed %08x)",
-                        stored, computed);
+  ch_error_clear(err);
+  int rc = ch__net_blob_open(&n->core, p, len, BLOB_MAGIC, BLOB_MIN, err);
+  if (rc) return rc;
   ch_cnn_arch arch;
-  int rc = read_arch(p, len, &arch, err);
+  rc = read_arch(p, len, &arch, err);
   if (rc) return rc;
   if (memcmp(&arch, &n->arch, sizeof arch)) {
     char diff[160], have[256], want[256];
@@ -128,11 +88,6 @@ int ch__cnn_load(ch_cnn *n, const void *blob, size_t len, ch_error *err) {
                         "(%s)",
                         diff, have, want);
   }
-  uint64_t count = n->num_params;
-  p = ch__net_get_floats(p + BLOB_FIXED_HEAD + 8, n->params, count);
-  n->adam_step = ch__net_get_u64(p);
-  p = ch__net_get_floats(p + 8, n->adam_m, count);
-  ch__net_get_floats(p, n->adam_v, count);
-  ch__cnn_invalidate(n);
+  ch__net_blob_restore(&n->core, p, BLOB_FIXED_HEAD);
   return CH_OK;
 }

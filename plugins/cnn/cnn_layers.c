@@ -28,27 +28,13 @@ static void add_tower(ch_cnn *n, ch_cnn_tower *t) {
     L->out_c = c = s->conv[l].filters;
     L->out_h = h = (L->in_h - L->kernel) / L->stride + 1;
     L->out_w = w = (L->in_w - L->kernel) / L->stride + 1;
-    L->w = n->num_params;
+    L->w = n->core.num_params;
     L->b = L->w + (uint64_t)L->out_c * L->in_c * L->kernel * L->kernel;
-    n->num_params = L->b + L->out_c;
+    n->core.num_params = L->b + L->out_c;
     if (h * w > n->max_plane) n->max_plane = h * w;
   }
-  ch_net_dense *D = &t->dense;
-  D->in = c * h * w + n->arch.vector_size;
-  D->out = s->dense;
-  D->w = n->num_params;
-  D->b = D->w + (uint64_t)D->in * D->out;
-  D->gain = sqrt(2.0);
-  n->num_params = D->b + D->out;
-}
-
-static void add_head(ch_cnn *n, ch_net_dense *H, uint32_t in, uint32_t out, double gain) {
-  H->in = in;
-  H->out = out;
-  H->w = n->num_params;
-  H->b = H->w + (uint64_t)in * out;
-  H->gain = gain;
-  n->num_params = H->b + out;
+  ch__net_dense_place(&t->dense, &n->core.num_params, c * h * w + n->arch.vector_size, s->dense,
+                      sqrt(2.0));
 }
 
 /* Floats a sample needs in the work area: activations, gradient buffers, im2col rows. */
@@ -65,24 +51,22 @@ static void size_work(ch_cnn *n) {
   }
   if (t->dense.out > grad) grad = t->dense.out;
   n->grad_row = grad;
-  n->work_row = n->input_size + n->num_towers * (acts + t->dense.in + t->dense.out) + 2 * grad;
+  n->work_row = n->core.input_size + n->num_towers * (acts + t->dense.in + t->dense.out) + 2 * grad;
 }
 
 void ch__cnn_layout(ch_cnn *n) {
   const ch_cnn_arch *a = &n->arch;
   n->num_conv = ch__cnn_archs[a->architecture].num_conv;
   n->num_towers = a->shared ? 1 : 2;
-  n->input_size = a->channels * a->height * a->width + a->vector_size;
-  n->policy_size = ch__net_policy_size(a->head, a->num_actions);
-  n->num_params = 0;
+  n->core.input_size = a->channels * a->height * a->width + a->vector_size;
+  n->core.num_params = 0;
   n->max_plane = 0;
   uint32_t top = ch__cnn_archs[a->architecture].dense;
   add_tower(n, &n->tower[CH_CNN_POLICY]);
-  add_head(n, &n->head[CH_CNN_POLICY], top, a->num_actions, 0.01);
+  ch__net_dense_place(&n->head[CH_CNN_POLICY], &n->core.num_params, top, a->num_actions, 0.01);
   if (!a->shared) add_tower(n, &n->tower[CH_CNN_VALUE]);
-  add_head(n, &n->head[CH_CNN_VALUE], top, 1, 1.0);
-  n->log_std = n->num_params;
-  if (a->head == CH_NET_GAUSSIAN) n->num_params += a->num_actions;
+  ch__net_dense_place(&n->head[CH_CNN_VALUE], &n->core.num_params, top, 1, 1.0);
+  ch__net_place_log_std(&n->core, a->head, a->num_actions);
   size_work(n);
 }
 
@@ -91,7 +75,7 @@ uint64_t ch__cnn_param_count(const ch_cnn_arch *a) {
   memset(&n, 0, sizeof n);
   n.arch = *a;
   ch__cnn_layout(&n);
-  return n.num_params;
+  return n.core.num_params;
 }
 
 /* The smallest input side that leaves every conv at least one output. */
@@ -124,25 +108,18 @@ void ch__cnn_arch_describe(const ch_cnn_arch *a, char *buf, size_t size) {
 /* ---- work area ---------------------------------------------------------------------------- */
 
 int ch__cnn_reserve(ch_cnn *n, uint32_t batch, ch_error *err) {
-  if (batch <= n->cap) return CH_OK;
+  if (batch <= n->core.cap) return CH_OK;
   /* The im2col buffer holds whole samples up to CH_CNN_COLS_FLOATS; larger batches go through
   ** it in chunks, so it stops growing there. */
   size_t cols = n->cols_row * batch;
   if (cols > CH_CNN_COLS_FLOATS)
     cols = n->cols_row > CH_CNN_COLS_FLOATS ? n->cols_row : CH_CNN_COLS_FLOATS;
-  if (n->work_row > (SIZE_MAX / sizeof(float) - cols) / batch)
-    return ch_error_set(err, CH_ENOMEM, "cnn forward: a batch of %u samples overflows size_t",
-                        batch);
-  size_t bytes = ((size_t)batch * n->work_row + cols) * sizeof(float);
-  float *w = realloc(n->work, bytes);
-  if (!w)
-    return ch_error_set(err, CH_ENOMEM, "cnn forward: out of memory for a batch of %u (%zu bytes)",
-                        batch, bytes);
-  n->work = w;
-  n->cap = batch;
+  int rc = ch__net_work_reserve(&n->core, batch, n->work_row, cols, "samples", err);
+  if (rc) return rc;
+  float *w = n->core.work;
   n->cols_floats = cols;
   n->x = w;
-  w += (size_t)batch * n->input_size;
+  w += (size_t)batch * n->core.input_size;
   for (uint32_t i = 0; i < n->num_towers; i++) {
     ch_cnn_tower *t = &n->tower[i];
     for (uint32_t l = 0; l < n->num_conv; l++) {
@@ -173,7 +150,7 @@ typedef struct planes {
 static planes conv_input(ch_cnn *n, ch_cnn_tower *t, uint32_t l, uint32_t batch) {
   const ch_cnn_conv *L = &t->conv[l];
   size_t plane = (size_t)L->in_h * L->in_w;
-  if (l == 0) return (planes){n->x, n->input_size, plane};
+  if (l == 0) return (planes){n->x, n->core.input_size, plane};
   return (planes){t->act[l - 1], plane, plane * batch};
 }
 
@@ -267,10 +244,10 @@ static void conv_forward(ch_cnn *n, ch_cnn_tower *t, uint32_t l, uint32_t batch)
     uint32_t count = batch - s0 < chunk ? batch - s0 : chunk;
     unfold(L, in, s0, count, n->cols, 0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L->out_c, (int)(count * plane), k,
-                1.0f, n->params + L->w, k, n->cols, (int)(count * plane), 0.0f, y + s0 * plane,
+                1.0f, n->core.params + L->w, k, n->cols, (int)(count * plane), 0.0f, y + s0 * plane,
                 (int)ld);
   }
-  const float *b = n->params + L->b;
+  const float *b = n->core.params + L->b;
   for (uint32_t f = 0; f < L->out_c; f++) {
     float *row = y + f * ld, bias = b[f];
     for (size_t i = 0; i < ld; i++) {
@@ -289,7 +266,7 @@ static void conv_backward(ch_cnn *n, ch_cnn_tower *t, uint32_t l, uint32_t batch
   int k = (int)(L->in_c * L->kernel * L->kernel);
   size_t plane = (size_t)L->out_h * L->out_w, ld = plane * batch;
   uint32_t chunk = chunk_of(n, L, batch);
-  float *db = n->grads + L->b;
+  float *db = n->core.grads + L->b;
   for (uint32_t f = 0; f < L->out_c; f++) {
     const float *row = d + f * ld;
     double sum = 0.0; /* tens of thousands of terms: keep the small ones */
@@ -303,10 +280,10 @@ static void conv_backward(ch_cnn *n, ch_cnn_tower *t, uint32_t l, uint32_t batch
     int cols = (int)(count * plane);
     unfold(L, in, s0, count, n->cols, 0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L->out_c, k, cols, 1.0f,
-                d + s0 * plane, (int)ld, n->cols, cols, 1.0f, n->grads + L->w, k);
+                d + s0 * plane, (int)ld, n->cols, cols, 1.0f, n->core.grads + L->w, k);
     if (!dx) continue;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, cols, (int)L->out_c, 1.0f,
-                n->params + L->w, k, d + s0 * plane, (int)ld, 0.0f, n->cols, cols);
+                n->core.params + L->w, k, d + s0 * plane, (int)ld, 0.0f, n->cols, cols);
     unfold(L, din, s0, count, n->cols, 1);
   }
 }
@@ -317,13 +294,14 @@ static void conv_backward(ch_cnn *n, ch_cnn_tower *t, uint32_t l, uint32_t batch
 static void flatten(ch_cnn *n, ch_cnn_tower *t, uint32_t batch) {
   const ch_cnn_conv *L = &t->conv[n->num_conv - 1];
   size_t plane = (size_t)L->out_h * L->out_w, ld = plane * batch, conv = L->out_c * plane;
-  size_t image = n->input_size - n->arch.vector_size;
+  size_t image = n->core.input_size - n->arch.vector_size;
   const float *y = t->act[n->num_conv - 1];
   for (uint32_t s = 0; s < batch; s++) {
     float *row = t->flat + s * (size_t)t->dense.in;
     for (uint32_t f = 0; f < L->out_c; f++)
       memcpy(row + f * plane, y + f * ld + s * plane, plane * sizeof *row);
-    memcpy(row + conv, n->x + s * (size_t)n->input_size + image, n->arch.vector_size * sizeof *row);
+    memcpy(row + conv, n->x + s * (size_t)n->core.input_size + image,
+           n->arch.vector_size * sizeof *row);
   }
 }
 
@@ -350,15 +328,15 @@ static void relu_backward(const float *y, float *d, size_t count) {
 void ch__cnn_tower_forward(ch_cnn *n, ch_cnn_tower *t, uint32_t batch) {
   for (uint32_t l = 0; l < n->num_conv; l++) conv_forward(n, t, l, batch);
   flatten(n, t, batch);
-  ch__net_dense_forward(n->params, &t->dense, t->flat, batch, t->hidden, t->dense.out);
+  ch__net_dense_forward(n->core.params, &t->dense, t->flat, batch, t->hidden, t->dense.out);
   relu(t->hidden, (size_t)batch * t->dense.out);
 }
 
 void ch__cnn_tower_backward(ch_cnn *n, ch_cnn_tower *t, uint32_t batch) {
   const ch_net_dense *D = &t->dense;
   relu_backward(t->hidden, n->dbuf[0], (size_t)batch * D->out);
-  ch__net_dense_param_grads(n->grads, D, t->flat, n->dbuf[0], D->out, batch);
-  ch__net_dense_input_grads(n->params, D, n->dbuf[0], D->out, batch, n->dbuf[1], 0.0f);
+  ch__net_dense_param_grads(n->core.grads, D, t->flat, n->dbuf[0], D->out, batch);
+  ch__net_dense_input_grads(n->core.params, D, n->dbuf[0], D->out, batch, n->dbuf[1], 0.0f);
   unflatten(n, t, batch, n->dbuf[1], n->dbuf[0]);
   int cur = 0;
   for (uint32_t l = n->num_conv; l-- > 0;) {
@@ -367,9 +345,4 @@ void ch__cnn_tower_backward(ch_cnn *n, ch_cnn_tower *t, uint32_t batch) {
     conv_backward(n, t, l, batch, n->dbuf[cur], l ? n->dbuf[1 - cur] : NULL);
     cur = 1 - cur;
   }
-}
-
-void ch__cnn_invalidate(ch_cnn *n) {
-  n->batch = 0;
-  n->have[CH_CNN_POLICY] = n->have[CH_CNN_VALUE] = 0;
 }

@@ -99,3 +99,22 @@ int ch__net_config_parse(const char *who, const char *json, cJSON **out, ch_erro
   *out = root;
   return CH_OK;
 }
+
+int ch__net_config_walk(const char *who, const char *json, const ch_net_keys *keys, void *net,
+                        int *seen, ch_error *err) {
+  cJSON *root;
+  int rc = ch__net_config_parse(who, json, &root, err);
+  for (const cJSON *it = root ? root->child : NULL; it && !rc; it = it->next) {
+    int key = 0;
+    while (key < keys->count && strcmp(it->string, keys->names[key])) key++;
+    if (key == keys->count)
+      rc = ch_error_set(err, CH_EINVAL, "%s config: unknown key '%s' (known: %s)", who, it->string,
+                        keys->known);
+    else if (seen[key]++)
+      rc = ch_error_set(err, CH_EINVAL, "%s config: key '%s' given twice", who, it->string);
+    else
+      rc = keys->read(key, it, net, err);
+  }
+  cJSON_Delete(root);
+  return rc;
+}

@@ -119,13 +119,7 @@ void ch__mlp_arch_describe(const ch_mlp_arch *a, char *buf, size_t size) {
 }
 
 static uint32_t add_layer(ch_mlp *n, uint32_t in, uint32_t out, double gain) {
-  ch_net_dense *L = &n->layer[n->num_layers];
-  L->in = in;
-  L->out = out;
-  L->w = n->num_params;
-  L->b = L->w + (uint64_t)in * out;
-  L->gain = gain;
-  n->num_params = L->b + out;
+  ch__net_dense_place(&n->layer[n->num_layers], &n->core.num_params, in, out, gain);
   return n->num_layers++;
 }
 
@@ -154,9 +148,8 @@ static void layout(ch_mlp *n) {
   n->head_layer[CH_MLP_POLICY] = add_layer(n, top, n->arch.num_actions, 0.01);
   n->trunk[CH_MLP_VALUE] = n->arch.shared ? n->trunk[CH_MLP_POLICY] : add_trunk(n);
   n->head_layer[CH_MLP_VALUE] = add_layer(n, top, 1, 1.0);
-  n->log_std = n->num_params;
-  if (n->arch.head == CH_NET_GAUSSIAN) n->num_params += n->arch.num_actions;
-  n->policy_size = ch__net_policy_size(n->arch.head, n->arch.num_actions);
+  ch__net_place_log_std(&n->core, n->arch.head, n->arch.num_actions);
+  n->core.input_size = n->arch.input_size;
   n->work_row = n->arch.input_size;
   for (uint32_t i = 0; i < n->num_layers; i++) {
     if (is_head(n, i)) continue;
@@ -181,12 +174,6 @@ enum {
   KEY_LOG_STD,
   KEY_COUNT
 };
-
-/* What create needs beyond the architecture. */
-typedef struct mlp_init {
-  uint64_t seed;
-  double log_std_init;
-} mlp_init;
 
 static int config_hidden(const cJSON *item, ch_mlp_arch *a, ch_error *err) {
   if (!cJSON_IsArray(item))
@@ -226,7 +213,9 @@ static int config_activation(const cJSON *item, ch_mlp_arch *a, ch_error *err) {
   return CH_OK;
 }
 
-static int config_key(int key, const cJSON *item, ch_mlp_arch *a, mlp_init *init, ch_error *err) {
+static int config_key(int key, const cJSON *item, void *net, ch_error *err) {
+  ch_mlp_arch *a = &((ch_mlp *)net)->arch;
+  ch_net_init *init = &((ch_mlp *)net)->core.init;
   double v = 0;
   int rc = CH_OK;
   switch (key) {
@@ -253,21 +242,20 @@ static int config_key(int key, const cJSON *item, ch_mlp_arch *a, mlp_init *init
   }
 }
 
-static int config_walk(const cJSON *root, ch_mlp_arch *a, mlp_init *init, ch_error *err) {
+static const ch_net_keys mlp_keys = {
+    config_keys, KEY_COUNT,
+    "input_size, num_actions, head, log_std_init, hidden, activation, shared, seed", config_key};
+
+/* Read the config into n (core.init holds the defaults) and lay the network out. */
+static int configure(void *net, const char *json, ch_error *err) {
+  ch_mlp *n = net;
+  ch_mlp_arch *a = &n->arch;
+  a->num_hidden = 2;
+  a->hidden[0] = a->hidden[1] = 64;
+  a->head = CH_NET_CATEGORICAL;
   int seen[KEY_COUNT] = {0};
-  for (const cJSON *it = root->child; it; it = it->next) {
-    int key = 0;
-    while (key < KEY_COUNT && strcmp(it->string, config_keys[key])) key++;
-    if (key == KEY_COUNT)
-      return ch_error_set(err, CH_EINVAL,
-                          "mlp config: unknown key '%s' (known: input_size, num_actions, head, "
-                          "log_std_init, hidden, activation, shared, seed)",
-                          it->string);
-    if (seen[key]++)
-      return ch_error_set(err, CH_EINVAL, "mlp config: key '%s' given twice", it->string);
-    int rc = config_key(key, it, a, init, err);
-    if (rc) return rc;
-  }
+  int rc = ch__net_config_walk("mlp", json, &mlp_keys, n, seen, err);
+  if (rc) return rc;
   if (!seen[KEY_INPUT])
     return ch_error_set(err, CH_EINVAL, "mlp config: missing required key 'input_size'");
   if (!seen[KEY_ACTIONS])
@@ -275,22 +263,8 @@ static int config_walk(const cJSON *root, ch_mlp_arch *a, mlp_init *init, ch_err
   if (seen[KEY_LOG_STD] && a->head != CH_NET_GAUSSIAN)
     return ch_error_set(err, CH_EINVAL,
                         "mlp config key 'log_std_init': only for \"head\": \"gaussian\"");
+  layout(n);
   return CH_OK;
-}
-
-static int parse_config(const char *json, ch_mlp_arch *a, mlp_init *init, ch_error *err) {
-  memset(a, 0, sizeof *a);
-  a->num_hidden = 2;
-  a->hidden[0] = a->hidden[1] = 64;
-  a->head = CH_NET_CATEGORICAL;
-  init->seed = 1;
-  init->log_std_init = CH_NET_LOG_STD_INIT;
-  cJSON *root;
-  int rc = ch__net_config_parse("mlp", json, &root, err);
-  if (rc) return rc;
-  rc = config_walk(root, a, init, err);
-  cJSON_Delete(root);
-  return rc;
 }
 
 /* ---- layers ------------------------------------------------------------------------------- */
@@ -341,7 +315,7 @@ static void trunk_forward(ch_mlp *n, const ch_mlp_trunk *t, uint32_t batch) {
   const float *x = n->x;
   for (uint32_t i = t->first; i < t->first + t->count; i++) {
     const ch_net_dense *L = &n->layer[i];
-    ch__net_dense_forward(n->params, L, x, batch, n->act[i], L->out);
+    ch__net_dense_forward(n->core.params, L, x, batch, n->act[i], L->out);
     activation_forward((int)n->arch.activation, n->act[i], (size_t)batch * L->out);
     x = n->act[i];
   }
@@ -355,24 +329,18 @@ static void trunk_backward(ch_mlp *n, const ch_mlp_trunk *t, uint32_t batch) {
     const ch_net_dense *L = &n->layer[k];
     float *d = n->dbuf[cur];
     activation_backward((int)n->arch.activation, n->act[k], d, (size_t)batch * L->out);
-    ch__net_dense_param_grads(n->grads, L, i ? n->act[k - 1] : n->x, d, L->out, batch);
-    if (i) ch__net_dense_input_grads(n->params, L, d, L->out, batch, n->dbuf[1 - cur], 0.0f);
+    ch__net_dense_param_grads(n->core.grads, L, i ? n->act[k - 1] : n->x, d, L->out, batch);
+    if (i) ch__net_dense_input_grads(n->core.params, L, d, L->out, batch, n->dbuf[1 - cur], 0.0f);
     cur = 1 - cur;
   }
 }
 
 /* Make the work area hold batch rows; it only grows, so a steady batch size allocates once. */
 static int work_reserve(ch_mlp *n, uint32_t batch, ch_error *err) {
-  if (batch <= n->cap) return CH_OK;
-  if (n->work_row > SIZE_MAX / sizeof(float) / batch)
-    return ch_error_set(err, CH_ENOMEM, "mlp forward: a batch of %u rows overflows size_t", batch);
-  size_t bytes = (size_t)batch * n->work_row * sizeof(float);
-  float *w = realloc(n->work, bytes);
-  if (!w)
-    return ch_error_set(err, CH_ENOMEM, "mlp forward: out of memory for a batch of %u (%zu bytes)",
-                        batch, bytes);
-  n->work = w;
-  n->cap = batch;
+  if (batch <= n->core.cap) return CH_OK;
+  int rc = ch__net_work_reserve(&n->core, batch, n->work_row, 0, "rows", err);
+  if (rc) return rc;
+  float *w = n->core.work;
   n->x = w;
   w += (size_t)batch * n->arch.input_size;
   for (uint32_t i = 0; i < n->num_layers; i++) {
@@ -385,183 +353,64 @@ static int work_reserve(ch_mlp *n, uint32_t batch, ch_error *err) {
   return CH_OK;
 }
 
-void ch__mlp_invalidate(ch_mlp *n) {
-  n->batch = 0;
-  n->have[CH_MLP_POLICY] = n->have[CH_MLP_VALUE] = 0;
-}
-
 /* ---- vtable members ----------------------------------------------------------------------- */
 
-static void mlp_destroy(void *net) {
-  ch_mlp *n = net;
-  if (!n) return;
-  free(n->params);
-  free(n->work);
-  free(n);
+static void describe(const void *net, char *buf, size_t size) {
+  ch__mlp_arch_describe(&((const ch_mlp *)net)->arch, buf, size);
 }
 
-static void mlp_log_created(const ch_mlp *n) {
-  const ch_host_api *h = n->host;
-  if (!h || h->struct_size < offsetof(ch_host_api, log) + sizeof h->log || !h->log) return;
-  char arch[256], line[320];
-  ch__mlp_arch_describe(&n->arch, arch, sizeof arch);
-  snprintf(line, sizeof line, "created: %s, %llu parameters", arch,
-           (unsigned long long)n->num_params);
-  h->log(CH_LOG_DEBUG, "mlp", line);
-}
+static const ch_net_kind mlp_kind = {"mlp", sizeof(ch_mlp), configure, ch__mlp_init_params,
+                                     describe};
 
 static int mlp_create(const char *config_json, const ch_host_api *host, void **out, ch_error *err) {
-  ch_error_clear(err);
-  if (!out) return ch_error_set(err, CH_EINVAL, "mlp create: out is NULL");
-  *out = NULL;
-  ch_mlp_arch arch;
-  mlp_init init;
-  int rc = parse_config(config_json, &arch, &init, err);
-  if (rc) return rc;
-  ch_mlp *n = calloc(1, sizeof *n);
-  if (!n) return ch_error_set(err, CH_ENOMEM, "mlp create: out of memory");
-  n->arch = arch;
-  n->host = host;
-  layout(n);
-  n->params = calloc((size_t)n->num_params * 4, sizeof(float));
-  if (!n->params) {
-    unsigned long long count = (unsigned long long)n->num_params;
-    mlp_destroy(n);
-    return ch_error_set(err, CH_ENOMEM, "mlp create: out of memory for %llu parameters", count);
-  }
-  n->grads = n->params + n->num_params;
-  n->adam_m = n->grads + n->num_params;
-  n->adam_v = n->adam_m + n->num_params;
-  rc = ch__mlp_init_params(n, init.seed, init.log_std_init, err);
-  if (rc) {
-    mlp_destroy(n);
-    return rc;
-  }
-  mlp_log_created(n);
-  *out = n;
-  return CH_OK;
-}
-
-static void mlp_spec(void *net, ch_network_spec *out) {
-  const ch_mlp *n = net;
-  out->input_size = n->arch.input_size;
-  out->policy_size = n->policy_size;
-  out->param_count = n->num_params;
+  return ch__net_create(&mlp_kind, config_json, host, out, err);
 }
 
 static int mlp_forward(void *net, const float *input, uint32_t batch, float *policy, float *value,
                        ch_error *err) {
   ch_mlp *n = net;
-  ch__mlp_invalidate(n);
-  if (!input) return ch_error_set(err, CH_EINVAL, "mlp forward: input is NULL");
-  if (!batch) return ch_error_set(err, CH_EINVAL, "mlp forward: batch is 0");
-  if (batch > INT_MAX) /* BLAS takes int dimensions */
-    return ch_error_set(err, CH_ERANGE, "mlp forward: batch %u exceeds %d", batch, INT_MAX);
-  int rc = work_reserve(n, batch, err);
+  int rc = ch__net_forward_check(&n->core, input, batch, INT_MAX, "", err);
+  if (!rc) rc = work_reserve(n, batch, err);
   if (rc) return rc;
   memcpy(n->x, input, (size_t)batch * n->arch.input_size * sizeof *input);
   float *out[2] = {policy, value};
-  size_t ld[2] = {n->policy_size, 1};
+  size_t ld[2] = {n->core.policy_size, 1};
   for (int h = 0; h < 2; h++) {
     if (!out[h]) continue;
-    int trunk_done = n->arch.shared && (n->have[CH_MLP_POLICY] || n->have[CH_MLP_VALUE]);
+    int trunk_done = n->arch.shared && (n->core.have[CH_MLP_POLICY] || n->core.have[CH_MLP_VALUE]);
     if (!trunk_done) trunk_forward(n, &n->trunk[h], batch);
-    n->have[h] = 1;
-    ch__net_dense_forward(n->params, &n->layer[n->head_layer[h]], trunk_top(n, &n->trunk[h]), batch,
-                          out[h], ld[h]);
+    n->core.have[h] = 1;
+    ch__net_dense_forward(n->core.params, &n->layer[n->head_layer[h]], trunk_top(n, &n->trunk[h]),
+                          batch, out[h], ld[h]);
   }
-  if (policy && n->arch.head == CH_NET_GAUSSIAN)
-    ch__net_gaussian_fill(n->params + n->log_std, n->arch.num_actions, batch, policy);
-  if (n->arch.shared && (n->have[CH_MLP_POLICY] || n->have[CH_MLP_VALUE]))
-    n->have[CH_MLP_POLICY] = n->have[CH_MLP_VALUE] = 1;
-  n->batch = batch;
+  if (n->arch.shared && (n->core.have[CH_MLP_POLICY] || n->core.have[CH_MLP_VALUE]))
+    n->core.have[CH_MLP_POLICY] = n->core.have[CH_MLP_VALUE] = 1;
+  ch__net_forward_done(&n->core, policy, batch);
   return CH_OK;
 }
 
 static int mlp_backward(void *net, const float *dpolicy, const float *dvalue, ch_error *err) {
-  static const char *const head_name[2] = {"policy", "value"};
   ch_mlp *n = net;
   const float *d[2] = {dpolicy, dvalue};
-  size_t ld[2] = {n->policy_size, 1};
-  if (!n->batch)
-    return ch_error_set(err, CH_ESTATE,
-                        "mlp backward: no forward since the network was created or its "
-                        "parameters changed (set_params, load, optimizer_step)");
-  for (int h = 0; h < 2; h++)
-    if (d[h] && !n->have[h])
-      return ch_error_set(err, CH_ESTATE,
-                          "mlp backward: d%s given, but the most recent forward skipped the %s "
-                          "head (its %s output was NULL)",
-                          head_name[h], head_name[h], head_name[h]);
-  if (dpolicy && n->arch.head == CH_NET_GAUSSIAN)
-    ch__net_gaussian_grads(n->grads + n->log_std, n->arch.num_actions, n->batch, dpolicy);
+  size_t ld[2] = {n->core.policy_size, 1};
+  int rc = ch__net_backward_begin(&n->core, dpolicy, dvalue, err);
+  if (rc) return rc;
   int pending = 0; /* dbuf[0] holds part of the shared trunk's top gradient */
   for (int h = 0; h < 2; h++) {
     if (!d[h]) continue;
     const ch_mlp_trunk *t = &n->trunk[h];
     const ch_net_dense *L = &n->layer[n->head_layer[h]];
-    ch__net_dense_param_grads(n->grads, L, trunk_top(n, t), d[h], ld[h], n->batch);
+    ch__net_dense_param_grads(n->core.grads, L, trunk_top(n, t), d[h], ld[h], n->core.batch);
     if (!t->count) continue;
-    ch__net_dense_input_grads(n->params, L, d[h], ld[h], n->batch, n->dbuf[0],
+    ch__net_dense_input_grads(n->core.params, L, d[h], ld[h], n->core.batch, n->dbuf[0],
                               pending ? 1.0f : 0.0f);
     if (n->arch.shared)
       pending = 1;
     else
-      trunk_backward(n, t, n->batch);
+      trunk_backward(n, t, n->core.batch);
   }
-  if (pending) trunk_backward(n, &n->trunk[CH_MLP_POLICY], n->batch);
+  if (pending) trunk_backward(n, &n->trunk[CH_MLP_POLICY], n->core.batch);
   return CH_OK;
-}
-
-static void mlp_zero_grad(void *net) {
-  ch_mlp *n = net;
-  memset(n->grads, 0, (size_t)n->num_params * sizeof *n->grads);
-}
-
-static int mlp_optimizer_step(void *net, const ch_optimizer_config *cfg, ch_error *err) {
-  ch_mlp *n = net;
-  int rc = ch__net_adam_step("mlp", cfg, n->params, n->grads, n->adam_m, n->adam_v, n->num_params,
-                             &n->adam_step, err);
-  if (rc == CH_OK) ch__mlp_invalidate(n);
-  return rc;
-}
-static int mlp_get_params(void *net, float *out, uint64_t count) {
-  ch_mlp *n = net;
-  if (!out || count != n->num_params) return CH_EINVAL;
-  memcpy(out, n->params, (size_t)count * sizeof *out);
-  return CH_OK;
-}
-
-static int mlp_set_params(void *net, const float *in, uint64_t count, ch_error *err) {
-  ch_mlp *n = net;
-  if (!in) return ch_error_set(err, CH_EINVAL, "mlp set_params: in is NULL");
-  if (count != n->num_params)
-    return ch_error_set(err, CH_EINVAL, "mlp set_params: got %llu floats, the network has %llu",
-                        (unsigned long long)count, (unsigned long long)n->num_params);
-  memcpy(n->params, in, (size_t)count * sizeof *in);
-  ch__mlp_invalidate(n);
-  return CH_OK;
-}
-
-static int mlp_get_grads(void *net, float *out, uint64_t count) {
-  ch_mlp *n = net;
-  if (!out || count != n->num_params) return CH_EINVAL;
-  memcpy(out, n->grads, (size_t)count * sizeof *out);
-  return CH_OK;
-}
-
-static int mlp_save(void *net, void **blob, size_t *len, ch_error *err) {
-  return ch__mlp_save(net, blob, len, err);
-}
-
-static void mlp_free_blob(void *net, void *blob) {
-  (void)net;
-  free(blob);
-}
-
-static int mlp_load(void *net, const void *blob, size_t len, ch_error *err) {
-  ch_error_clear(err);
-  return ch__mlp_load(net, blob, len, err);
 }
 
 static const ch_network_vtable mlp_vtable = {
@@ -574,18 +423,11 @@ static const ch_network_vtable mlp_vtable = {
                .summary =
                    "policy/value MLP (tanh/relu, categorical or Gaussian head, Adam) on OpenBLAS"},
     .create = mlp_create,
-    .destroy = mlp_destroy,
-    .spec = mlp_spec,
     .forward = mlp_forward,
     .backward = mlp_backward,
-    .zero_grad = mlp_zero_grad,
-    .optimizer_step = mlp_optimizer_step,
-    .get_params = mlp_get_params,
-    .set_params = mlp_set_params,
-    .get_grads = mlp_get_grads,
-    .save = mlp_save,
-    .free_blob = mlp_free_blob,
-    .load = mlp_load,
+    .save = ch__mlp_save,
+    .load = ch__mlp_load,
+    CH_NET_SHARED_MEMBERS,
 };
 
 CH_PLUGIN_EXPORT const ch_plugin_header *chicane_plugin_entry(const ch_host_api *host) {

@@ -35,30 +35,19 @@ typedef struct ch_mlp_trunk {
 } ch_mlp_trunk;
 
 typedef struct ch_mlp {
+  ch_net_core core; /* first: the shared vtable members take the handle as its core */
   ch_mlp_arch arch;
-  const ch_host_api *host;
   uint32_t num_layers;
   ch_net_dense layer[CH_MLP_MAX_LAYERS];
   ch_mlp_trunk trunk[2];  /* indexed by CH_MLP_POLICY / CH_MLP_VALUE; equal when shared */
   uint32_t head_layer[2]; /* layer index of each head */
-  uint32_t policy_size;   /* floats per sample out of the policy head */
-  uint64_t log_std;       /* offset of the Gaussian head's log std (num_actions floats) */
-  uint64_t num_params;
-  /* One allocation of 4 * num_params floats, in this order. */
-  float *params, *grads, *adam_m, *adam_v;
-  uint64_t adam_step;
-  /* Work area for cap rows: the input copy, each hidden layer's output, two gradient buffers. */
-  float *work;
-  uint32_t cap;
+  /* Work area rows (core.work): the input copy, each hidden layer's output, two gradient
+  ** buffers. */
   size_t work_row; /* floats per row of the work area */
   uint32_t max_width;
   float *x;
   float *act[CH_MLP_MAX_LAYERS];
   float *dbuf[2];
-  /* What backward may use: rows of the most recent forward (0: none usable) and which heads'
-  ** inputs it computed. */
-  uint32_t batch;
-  int have[2];
 } ch_mlp;
 
 /* Parameters of an architecture (weights and biases of every layer, the log std). */
@@ -67,13 +56,12 @@ uint64_t ch__mlp_param_count(const ch_mlp_arch *a);
 /* "input 5, 4 actions, hidden [7,6], tanh, separate trunks" into buf. */
 void ch__mlp_arch_describe(const ch_mlp_arch *a, char *buf, size_t size);
 
-/* Forget the cached forward: the parameters it was computed with have changed. */
-void ch__mlp_invalidate(ch_mlp *n);
+/* Orthogonal weights and zero biases, a pure function of arch and core.init.seed (net is a
+** ch_mlp; create sets the log stds after it). */
+int ch__mlp_init_params(void *net, ch_error *err);
 
-/* Orthogonal weights, zero biases and log std log_std_init, a pure function of arch and seed. */
-int ch__mlp_init_params(ch_mlp *n, uint64_t seed, double log_std_init, ch_error *err);
-
-int ch__mlp_save(ch_mlp *n, void **blob, size_t *len, ch_error *err);
-int ch__mlp_load(ch_mlp *n, const void *blob, size_t len, ch_error *err);
+/* The save and load vtable members (net is a ch_mlp). */
+int ch__mlp_save(void *net, void **blob, size_t *len, ch_error *err);
+int ch__mlp_load(void *net, const void *blob, size_t len, ch_error *err);
 
 #endif

@@ -12,43 +12,18 @@
 #define BLOB_FIXED_HEAD(version) (8 + ((version) == 1 ? 6 : 7) * 4)
 /* The smallest blob of any version: no hidden layers, no parameters (then rejected for
 ** other reasons). */
-#define BLOB_MIN (BLOB_FIXED_HEAD(1) + 8 + 8 + 4)
-
-/* Bytes of a blob of this version with this many hidden layers and parameters; 0 if that
-** overflows size_t. */
-static size_t blob_size(uint32_t version, uint32_t num_hidden, uint64_t num_params) {
-  size_t head = BLOB_FIXED_HEAD(version) + 4 * (size_t)num_hidden + 8;
-  if (num_params > (SIZE_MAX - head - 12) / 12) return 0;
-  return head + 12 * (size_t)num_params + 8 + 4;
-}
+#define BLOB_MIN (BLOB_FIXED_HEAD(1) + CH_NET_BLOB_TAIL)
 
 /* ---- save --------------------------------------------------------------------------------- */
 
-int ch__mlp_save(ch_mlp *n, void **blob, size_t *len, ch_error *err) {
-  if (!blob || !len) return ch_error_set(err, CH_EINVAL, "mlp save: blob or len is NULL");
-  size_t size = blob_size(BLOB_VERSION, n->arch.num_hidden, n->num_params);
-  unsigned char *buf = size ? malloc(size) : NULL;
-  if (!buf)
-    return ch_error_set(err, CH_ENOMEM, "mlp save: out of memory for a %zu-byte blob", size);
-  unsigned char *p = buf;
-  memcpy(p, BLOB_MAGIC, 8);
-  p = ch__net_put_u32(p + 8, BLOB_VERSION);
-  p = ch__net_put_u32(p, n->arch.input_size);
-  p = ch__net_put_u32(p, n->arch.num_actions);
-  p = ch__net_put_u32(p, n->arch.activation);
-  p = ch__net_put_u32(p, n->arch.shared);
-  p = ch__net_put_u32(p, n->arch.head);
-  p = ch__net_put_u32(p, n->arch.num_hidden);
-  for (uint32_t i = 0; i < n->arch.num_hidden; i++) p = ch__net_put_u32(p, n->arch.hidden[i]);
-  p = ch__net_put_u64(p, n->num_params);
-  p = ch__net_put_floats(p, n->params, n->num_params);
-  p = ch__net_put_u64(p, n->adam_step);
-  p = ch__net_put_floats(p, n->adam_m, n->num_params);
-  p = ch__net_put_floats(p, n->adam_v, n->num_params);
-  ch__net_put_u32(p, ch__net_crc32(buf, (size_t)(p - buf)));
-  *blob = buf;
-  *len = size;
-  return CH_OK;
+int ch__mlp_save(void *net, void **blob, size_t *len, ch_error *err) {
+  const ch_mlp *n = net;
+  const ch_mlp_arch *a = &n->arch;
+  uint32_t words[7 + CH_MLP_MAX_HIDDEN] = {BLOB_VERSION,  a->input_size, a->num_actions,
+                                           a->activation, a->shared,     a->head,
+                                           a->num_hidden};
+  memcpy(words + 7, a->hidden, a->num_hidden * sizeof *words);
+  return ch__net_blob_save(&n->core, BLOB_MAGIC, words, 7 + a->num_hidden, blob, len, err);
 }
 
 /* ---- load --------------------------------------------------------------------------------- */
@@ -74,23 +49,14 @@ static int read_arch(const unsigned char *p, size_t len, ch_mlp_arch *a, size_t 
   int ok = a->input_size >= 1 && a->input_size <= CH_MLP_MAX_INPUT && a->num_actions >= 1 &&
            a->num_actions <= CH_MLP_MAX_ACTIONS && a->activation <= CH_MLP_RELU && a->shared <= 1 &&
            a->head <= CH_NET_GAUSSIAN && a->num_hidden <= CH_MLP_MAX_HIDDEN &&
-           len >= fixed + 4 * (size_t)a->num_hidden + 8 + 8 + 4;
+           len >= fixed + 4 * (size_t)a->num_hidden + CH_NET_BLOB_TAIL;
   for (uint32_t i = 0; ok && i < a->num_hidden; i++) {
     a->hidden[i] = ch__net_get_u32(p + fixed + 4 * (size_t)i);
     ok = a->hidden[i] >= 1 && a->hidden[i] <= CH_MLP_MAX_WIDTH;
   }
   if (!ok) return ch_error_set(err, CH_ECORRUPT, "model blob is corrupt: invalid architecture");
   *at = fixed + 4 * (size_t)a->num_hidden;
-  uint64_t count = ch__net_get_u64(p + *at), expect = ch__mlp_param_count(a);
-  if (count != expect)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: %llu parameters stored, its architecture has %llu",
-                        (unsigned long long)count, (unsigned long long)expect);
-  size_t size = blob_size(version, a->num_hidden, count);
-  if (size != len)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: %zu bytes, its header implies %zu", len, size);
-  return CH_OK;
+  return ch__net_blob_check_count(p, *at, len, ch__mlp_param_count(a), err);
 }
 
 static int same_arch(const ch_mlp_arch *a, const ch_mlp_arch *b) {
@@ -103,25 +69,15 @@ static int same_arch(const ch_mlp_arch *a, const ch_mlp_arch *b) {
   return 1;
 }
 
-int ch__mlp_load(ch_mlp *n, const void *blob, size_t len, ch_error *err) {
+int ch__mlp_load(void *net, const void *blob, size_t len, ch_error *err) {
+  ch_mlp *n = net;
   const unsigned char *p = blob;
-  if (!p) return ch_error_set(err, CH_EINVAL, "mlp load: blob is NULL");
-  if (len < BLOB_MIN)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: %zu bytes, shorter than the smallest valid "
-                        "blob (%d bytes)",
-                        len, BLOB_MIN);
-  if (memcmp(p, BLOB_MAGIC, 8))
-    return ch_error_set(err, CH_ECORRUPT, "model blob is corrupt: bad magic (expected \"%s\")",
-                        BLOB_MAGIC);
-  uint32_t stored = ch__net_get_u32(p + len - 4), computed = ch__net_crc32(p, len - 4);
-  if (stored != computed)
-    return ch_error_set(err, CH_ECORRUPT,
-                        "model blob is corrupt: checksum mismatch (stored %08x, computed %08x)",
-                        stored, computed);
+  ch_error_clear(err);
+  int rc = ch__net_blob_open(&n->core, p, len, BLOB_MAGIC, BLOB_MIN, err);
+  if (rc) return rc;
   ch_mlp_arch arch;
   size_t at = 0;
-  int rc = read_arch(p, len, &arch, &at, err);
+  rc = read_arch(p, len, &arch, &at, err);
   if (rc) return rc;
   if (!same_arch(&arch, &n->arch)) {
     char have[256], want[256];
@@ -131,11 +87,6 @@ int ch__mlp_load(ch_mlp *n, const void *blob, size_t len, ch_error *err) {
                         "mlp load: the blob's architecture (%s) differs from this network's (%s)",
                         have, want);
   }
-  uint64_t count = n->num_params;
-  p = ch__net_get_floats(p + at + 8, n->params, count);
-  n->adam_step = ch__net_get_u64(p);
-  p = ch__net_get_floats(p + 8, n->adam_m, count);
-  ch__net_get_floats(p, n->adam_v, count);
-  ch__mlp_invalidate(n);
+  ch__net_blob_restore(&n->core, p, at);
   return CH_OK;
 }

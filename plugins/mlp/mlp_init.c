@@ -3,17 +3,15 @@
 
 #include <chicane/plugin_util.h>
 
-int ch__mlp_init_params(ch_mlp *n, uint64_t seed, double log_std_init, ch_error *err) {
+int ch__mlp_init_params(void *net, ch_error *err) {
+  ch_mlp *n = net;
   ch_net_rng r;
-  ch__net_rng_seed(&r, seed);
+  ch__net_rng_seed(&r, n->core.init.seed);
   for (uint32_t i = 0; i < n->num_layers; i++) {
     const ch_net_dense *L = &n->layer[i];
-    int rc = ch__net_orthogonal("mlp", n->params + L->w, L->out, L->in, L->gain, &r, err);
+    int rc = ch__net_orthogonal("mlp", n->core.params + L->w, L->out, L->in, L->gain, &r, err);
     if (rc) return rc;
-    memset(n->params + L->b, 0, L->out * sizeof *n->params);
+    memset(n->core.params + L->b, 0, L->out * sizeof *n->core.params);
   }
-  if (n->arch.head == CH_NET_GAUSSIAN)
-    for (uint32_t j = 0; j < n->arch.num_actions; j++)
-      n->params[n->log_std + j] = (float)log_std_init;
   return CH_OK;
 }

@@ -113,4 +113,27 @@ static inline void net_grad_step(const ch_network_vtable *vt, void *net, const f
   free(value);
 }
 
+/* ---- net_contract.c (linked into every network test) ------------------------------------ */
+
+/* The header names name, has every member, and the entry refuses a host of another ABI. */
+void net_contract_header(const char *file, const char *name);
+
+/* backward needs a forward since the last parameter change, and a failed forward counts. */
+void net_contract_needs_forward(const char *file, const char *json, uint32_t batch);
+
+/* backward adds to the gradients; zero_grad clears them. */
+void net_contract_accumulates(const char *file, const char *json, uint32_t batch);
+
+/* get_params, set_params and get_grads refuse a wrong count (naming the right one) or NULL. */
+void net_contract_flat_access(const char *file, const char *json);
+
+/* Work on handles of json and other between the steps of another json handle changes nothing
+** in it. */
+void net_contract_independent(const char *file, const char *json, const char *other,
+                              uint32_t batch);
+
+/* Forward x and give the largest |policy output| and |value|, printing them. */
+void net_output_scale(const ch_network_vtable *vt, void *net, const float *x, uint32_t batch,
+                      double *max_logit, double *max_value);
+
 #endif
