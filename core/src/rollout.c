@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct ch__worker {
   ch_rollout *r;
@@ -74,7 +75,15 @@ struct ch_rollout {
   atomic_llong start_counter;
   atomic_llong episodes_done;
   atomic_llong steps_done; /* env steps of every car: e-greedy's epsilon decays with them */
+  /* where the workers' time goes, nanoseconds summed over threads (ch_rollout_times) */
+  atomic_llong ns_policy, ns_env, ns_reward;
 };
+
+static long long ch__ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void ch__fail(ch_rollout *r, const ch_error *e) {
   pthread_mutex_lock(&r->mu);
@@ -367,11 +376,17 @@ static int ch__run_episodes(ch__worker *w, ch_error *err) {
   for (int k = 0; rc == CH_OK && k < w->K && started < w->quota; k++, started++)
     rc = ch__start_car(w, k, err);
   while (rc == CH_OK && finished < w->quota && !atomic_load(&w->r->stop)) {
+    long long t0 = ch__ns();
     rc = ch__act(w, err);
+    long long t1 = ch__ns();
     if (rc == CH_OK)
       rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, w->I ? w->image : NULL,
                            w->params, w->status, err);
+    long long t2 = ch__ns();
     int n = rc == CH_OK ? ch__after_step(w, err) : rc;
+    atomic_fetch_add(&w->r->ns_policy, t1 - t0);
+    atomic_fetch_add(&w->r->ns_env, t2 - t1);
+    atomic_fetch_add(&w->r->ns_reward, ch__ns() - t2);
     if (n < 0) return n;
     finished += n;
     atomic_fetch_add(&w->r->episodes_done, n);
@@ -473,6 +488,12 @@ int ch_rollout_failed(ch_rollout *r, ch_error *err) {
     pthread_mutex_unlock(&r->mu);
   }
   return code;
+}
+
+void ch_rollout_times(ch_rollout *r, ch_rollout_time *out) {
+  out->policy_seconds = atomic_load(&r->ns_policy) * 1e-9;
+  out->env_seconds = atomic_load(&r->ns_env) * 1e-9;
+  out->reward_seconds = atomic_load(&r->ns_reward) * 1e-9;
 }
 
 int64_t ch_rollout_episodes(ch_rollout *r) {

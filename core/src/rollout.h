@@ -37,6 +37,14 @@ void ch_rollout_publish(ch_rollout *r, uint64_t version, const float *params, ui
 /* Non-zero (a ch_status, with the message in err) once a worker has failed. */
 int ch_rollout_failed(ch_rollout *r, ch_error *err);
 
+/* Where the threads' time went since the start, in thread-seconds (summed over threads):
+** choosing actions (network forward and sampling), stepping the env, and after the step
+** (reward calls, segment encoding and pushes, bootstrap forwards). */
+typedef struct ch_rollout_time {
+  double policy_seconds, env_seconds, reward_seconds;
+} ch_rollout_time;
+void ch_rollout_times(ch_rollout *r, ch_rollout_time *out);
+
 /* Episodes the threads finished since the start (all versions). */
 int64_t ch_rollout_episodes(ch_rollout *r);
 

@@ -67,9 +67,10 @@ typedef struct ch__trainer {
   ch_policy_space space;
   ch_sac_learner *sac; /* algorithm "sac": the critics and the replay memory; NULL for PPO */
   ch_schedule *schedule;
-  char *net_json;    /* the network config, for workers started again */
-  int spec_revision; /* bumped when on_iteration changes tracks or reward */
-  int registered;    /* the model's catalog row is ours to mark ready or failed */
+  char *net_json;        /* the network config, for workers started again */
+  int spec_revision;     /* bumped when on_iteration changes tracks or reward */
+  ch_rollout_time times; /* the worker threads' totals at the last iteration */
+  int registered;        /* the model's catalog row is ours to mark ready or failed */
   ch_model_run run;
   int run_started;
   ch__trace_log trace;
@@ -734,24 +735,33 @@ static void ch__gather(ch__trainer *t, const int *idx, int m) {
   }
 }
 
-static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *sum, ch_error *err) {
+static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *sum,
+                         ch_iteration_stats *times, ch_error *err) {
   const ch_train_config *c = t->cfg;
   ch_ppo_params pp = {CH_PPO_CLIP, c->hp.beta_entropy, CH__VALUE_COEF, c->hp.loss_type};
   ch_optimizer_config oc = {(float)c->hp.lr, 0.9f, 0.999f, (float)CH_PPO_ADAM_EPS,
                             CH__MAX_GRAD_NORM};
   ch_ppo_stats st;
   ch__gather(t, idx, m);
+  double t0 = ch__now();
   int rc = t->net.vt->forward(t->net.h, t->mb_obs, (uint32_t)m, t->mb_logits, t->mb_value, err);
   if (rc != CH_OK) return rc;
+  double t1 = ch__now();
   if (t->space.continuous)
     ch_ppo_loss_gaussian(&pp, NULL, m, t->space.num_actions, t->mb_logits, t->mb_value, t->mb_act,
                          t->mb_logp, t->mb_adv, t->mb_ret, NULL, t->mb_dlogits, t->mb_dvalue, &st);
   else
     ch_ppo_loss(&pp, m, c->num_actions, t->mb_logits, t->mb_value, t->mb_index, t->mb_logp,
                 t->mb_adv, t->mb_ret, t->mb_dlogits, t->mb_dvalue, &st);
+  double t2 = ch__now();
   t->net.vt->zero_grad(t->net.h);
   rc = t->net.vt->backward(t->net.h, t->mb_dlogits, t->mb_dvalue, err);
+  double t3 = ch__now();
   if (rc == CH_OK) rc = t->net.vt->optimizer_step(t->net.h, &oc, err);
+  times->forward_seconds += t1 - t0;
+  times->loss_seconds += t2 - t1;
+  times->backward_seconds += t3 - t2;
+  times->optimizer_seconds += ch__now() - t3;
   sum->policy_loss += st.policy_loss;
   sum->value_loss += st.value_loss;
   sum->entropy += st.entropy;
@@ -788,7 +798,7 @@ static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
       perm[j] = tmp;
     }
     for (int s = 0; rc == CH_OK && s < n; s += B)
-      rc = ch__minibatch(t, perm + s, n - s < B ? n - s : B, &sum, err);
+      rc = ch__minibatch(t, perm + s, n - s < B ? n - s : B, &sum, st, err);
   }
   double k = sum.loss > 0 ? 1.0 / sum.loss : 0;
   st->policy_loss = sum.policy_loss * k;
@@ -820,6 +830,14 @@ static char *ch__metrics_json(const ch_iteration_stats *s, double return_scale) 
   cJSON_AddNumberToObject(o, "corrupt_segments", (double)s->corrupt_segments);
   cJSON_AddNumberToObject(o, "rollout_seconds", s->rollout_seconds);
   cJSON_AddNumberToObject(o, "update_seconds", s->update_seconds);
+  cJSON *time = cJSON_AddObjectToObject(o, "time");
+  cJSON_AddNumberToObject(time, "act", s->act_seconds);
+  cJSON_AddNumberToObject(time, "env", s->env_seconds);
+  cJSON_AddNumberToObject(time, "reward", s->reward_seconds);
+  cJSON_AddNumberToObject(time, "forward", s->forward_seconds);
+  cJSON_AddNumberToObject(time, "loss", s->loss_seconds);
+  cJSON_AddNumberToObject(time, "backward", s->backward_seconds);
+  cJSON_AddNumberToObject(time, "optimizer", s->optimizer_seconds);
   if (s->eval_laps >= 0) {
     cJSON_AddNumberToObject(o, "eval_laps", s->eval_laps);
     cJSON_AddNumberToObject(o, "eval_lap_time", s->eval_lap_time);
@@ -1044,6 +1062,17 @@ static int ch__run_schedule(ch__trainer *t, const ch_iteration_stats *st, char *
   return rc;
 }
 
+/* The worker threads' time spent since the last iteration. */
+static void ch__worker_times(ch__trainer *t, ch_iteration_stats *st) {
+  if (!t->rollout) return;
+  ch_rollout_time now;
+  ch_rollout_times(t->rollout, &now);
+  st->act_seconds = now.policy_seconds - t->times.policy_seconds;
+  st->env_seconds = now.env_seconds - t->times.env_seconds;
+  st->reward_seconds = now.reward_seconds - t->times.reward_seconds;
+  t->times = now;
+}
+
 static int ch__iteration(ch__trainer *t, ch_iteration_stats *st, char *stop, size_t stop_size,
                          ch_error *err) {
   int rc = ch__collect(t, (uint64_t)st->iteration, st, err);
@@ -1054,6 +1083,7 @@ static int ch__iteration(ch__trainer *t, ch_iteration_stats *st, char *stop, siz
   rc = ch__update(t, st, err);
   if (rc != CH_OK) return rc;
   st->rollout_seconds = t_collected - t->t_published;
+  ch__worker_times(t, st);
   st->update_seconds = ch__now() - t_collected;
   st->elapsed_seconds = ch__now() - t->t0;
   uint64_t next = (uint64_t)st->iteration + 1;

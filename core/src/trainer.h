@@ -33,6 +33,11 @@ typedef struct ch_iteration_stats {
   double mean_reward, mean_progress, completion_rate;
   double rollout_seconds, update_seconds, elapsed_seconds;
   double policy_loss, value_loss, entropy, approx_kl, clip_fraction;
+  /* Where the time went. Worker threads in this process (thread-seconds, summed over threads;
+  ** 0 with worker processes): acting (network forward, sampling), env steps, reward calls
+  ** (with segment pushes). The update: network forward, loss, backward, optimizer step. */
+  double act_seconds, env_seconds, reward_seconds;
+  double forward_seconds, loss_seconds, backward_seconds, optimizer_seconds;
   int64_t stale_segments, corrupt_segments, duplicate_segments;
   int eval_laps; /* -1 when no evaluation ran */
   double eval_lap_time;
