@@ -75,7 +75,7 @@ static int ch__train(lua_State *L) {
   ch__int(L, "episodes", sum.episodes);
   ch__int(L, "env_steps", sum.env_steps);
   ch__num(L, "seconds", sum.seconds);
-  lua_pushstring(L, sum.stop_reason ? sum.stop_reason : "");
+  lua_pushstring(L, sum.stop_reason);
   lua_setfield(L, -2, "stop_reason");
   ch__push_stats(L, &sum.last);
   lua_setfield(L, -2, "last");

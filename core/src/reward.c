@@ -232,6 +232,12 @@ static void ch__fill_params(ch_reward *r, const ch_env_params *p) {
   ch__fill_objects(r, p);
 }
 
+/* The line a bad result names: the return statement that gave it, else where reward_function
+** is defined (a C function assigned to the name has no return line). */
+static int ch__result_line(const ch_reward *r) {
+  return r->sb.return_line > 0 ? r->sb.return_line : r->fn_line;
+}
+
 int ch_reward_call(ch_reward *r, const ch_env_params *p, double *out, ch_error *err) {
   lua_State *L = r->sb.L;
   int base = lua_gettop(L);
@@ -249,11 +255,11 @@ int ch_reward_call(ch_reward *r, const ch_env_params *p, double *out, ch_error *
   if (!isnum)
     return ch_error_set(err, CH_ESCRIPT,
                         "%s:%d: reward_function returned %s, not a number (step %d)", r->path,
-                        r->fn_line, tname, p->steps);
+                        ch__result_line(r), tname, p->steps);
   if (!isfinite(v) || fabs(v) > CH_REWARD_LIMIT)
     return ch_error_set(err, CH_ESCRIPT,
                         "%s:%d: reward_function returned %g, outside [-1e5, 1e5] (step %d)",
-                        r->path, r->fn_line, v, p->steps);
+                        r->path, ch__result_line(r), v, p->steps);
   *out = v;
   return CH_OK;
 }

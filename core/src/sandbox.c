@@ -103,8 +103,13 @@ static void ch__charge(lua_State *L, ch_sandbox *sb, uint64_t n) {
 }
 
 static void ch__hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
   ch_sandbox *sb = ch__sb(L);
+  if (ar->event == LUA_HOOKRET) {
+    /* The caller checks the value only after the function is gone; remember the line of its
+    ** return statement now, so that a bad value names it (C functions have no line). */
+    if (lua_getinfo(L, "l", ar) && ar->currentline > 0) sb->return_line = ar->currentline;
+    return;
+  }
   if (!CH__WHERE_IN_ALLOC) ch_sandbox_where(L, sb->last_where, sizeof sb->last_where);
   ch__charge(L, sb, CH__HOOK_EVERY);
 }
@@ -324,7 +329,7 @@ int ch_sandbox_open(ch_sandbox *sb, size_t mem_limit, uint64_t budget, ch_error 
   if (!L) return ch_error_set(err, CH_ENOMEM, "cannot create a Lua state");
   *(ch_sandbox **)lua_getextraspace(L) = sb;
   ch__open_libs(L);
-  lua_sethook(L, ch__hook, LUA_MASKCOUNT, CH__HOOK_EVERY);
+  lua_sethook(L, ch__hook, LUA_MASKCOUNT | LUA_MASKRET, CH__HOOK_EVERY);
   sb->L = L;
   return CH_OK;
 }
@@ -350,6 +355,7 @@ int ch_sandbox_call(ch_sandbox *sb, int nargs, int nresults, ch_error *err) {
   sb->used = 0;
   sb->tripped = 0;
   sb->last_where[0] = '\0';
+  sb->return_line = 0;
   int status = lua_pcall(sb->L, nargs, nresults, 0);
   if (status == LUA_OK && !sb->tripped) return CH_OK;
   /* A limit tripped where nothing raised it (a failed allocation that load reported as a

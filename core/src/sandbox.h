@@ -37,6 +37,8 @@ typedef struct ch_sandbox {
   char name[1024];                           /* the script file, as ch_sandbox_dofile got it */
   char short_name[LUA_IDSIZE];               /* how Lua abbreviates name in its own messages */
   char last_where[1100]; /* "path:line:" at the last hook, for allocator trips (sandbox.c) */
+  int return_line;       /* line of the last return from a Lua function in the current call
+                         ** (0: none yet): where a bad result came from */
 } ch_sandbox;
 
 #define CH_SANDBOX_DEFAULT_MEMORY (64u << 20)

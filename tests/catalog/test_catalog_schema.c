@@ -443,6 +443,65 @@ static void test_catalog_transactions(void **state) {
   assert_true(query(f->path, "SELECT count(*) FROM evaluations") == 1);
 }
 
+/* ---- WAL and foreign keys --------------------------------------------------------------- */
+
+/* The first column of a query's first row as text (into out). */
+static void query_text(const char *path, const char *sql, char *out, size_t cap) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  const unsigned char *v = sqlite3_column_text(st, 0);
+  snprintf(out, cap, "%s", v ? (const char *)v : "(null)");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* WAL is a property of the file (readers beside one writer, as the trainer and `chicane
+** models` are); foreign keys are per connection, so the catalog's own must enforce them:
+** no rows of a model that does not exist, and deleting a model takes all of its rows. */
+static void test_catalog_wal_and_foreign_keys(void **state) {
+  fixture *f = *state;
+  f->cat = open_catalog(f->path);
+  char mode[32];
+  query_text(f->path, "PRAGMA journal_mode", mode, sizeof mode);
+  assert_string_equal(mode, "wal");
+
+  ch_checkpoint_info ghost = {"ghost", 0, 10, 100, 1.0, NULL, NULL, NULL, 1700000000};
+  ch_error err = {0, ""};
+  assert_int_not_equal(ch_catalog_add_checkpoint(f->cat, &ghost, &err), CH_OK);
+  ch_evaluation_info ge = evaluation("ghost", "oval", 9, 1, 0);
+  assert_int_not_equal(ch_catalog_add_evaluation(f->cat, &ge, &err), CH_OK);
+  assert_true(query(f->path, "SELECT count(*) FROM checkpoints") == 0);
+  assert_true(query(f->path, "SELECT count(*) FROM evaluations") == 0);
+
+  put_model(f->cat, "m", "oval");
+  ch_checkpoint_info ck = {"m", 0, 10, 100, 1.0, NULL, NULL, NULL, 1700000000};
+  CHECK(ch_catalog_add_checkpoint(f->cat, &ck, &err_));
+  ch_evaluation_info e = evaluation("m", "oval", 9, 1, 0);
+  CHECK(ch_catalog_add_evaluation(f->cat, &e, &err_));
+  ch_run_info r = {0, "m", 1700000000, 0, NULL, 0, 0, 0.0, "box", "chicane train x.lua"};
+  int64_t run = 0;
+  CHECK(ch_catalog_start_run(f->cat, &r, &run, &err_));
+  assert_true(query(f->path, "SELECT count(*) FROM checkpoints") == 1);
+  assert_true(query(f->path, "SELECT count(*) FROM evaluations") == 1);
+  assert_true(query(f->path, "SELECT count(*) FROM training_runs") == 1);
+
+  CHECK(ch_catalog_delete_model(f->cat, "m", &err_));
+  assert_true(query(f->path, "SELECT count(*) FROM checkpoints") == 0);
+  assert_true(query(f->path, "SELECT count(*) FROM evaluations") == 0);
+  assert_true(query(f->path, "SELECT count(*) FROM evaluation_trials") == 0);
+  assert_true(query(f->path, "SELECT count(*) FROM training_runs") == 0);
+  /* A second connection sees the same: the rows are gone, not hidden. */
+  ch_catalog_close(f->cat);
+  f->cat = open_catalog(f->path);
+  query_text(f->path, "PRAGMA journal_mode", mode, sizeof mode);
+  assert_string_equal(mode, "wal");
+  assert_int_not_equal(ch_catalog_add_checkpoint(f->cat, &ck, &err), CH_OK);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -452,6 +511,7 @@ int main(void) {
       T(test_catalog_training_runs),
       T(test_catalog_leaderboard_order),
       T(test_catalog_transactions),
+      T(test_catalog_wal_and_foreign_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,13 +56,14 @@ static void expect_error(ch_reward *r, const char *path, int line, int step, con
   unit_assert_contains(err.message, what);
 }
 
-/* A script whose reward_function starts on line 2 and runs body at line 3. */
+/* A script whose reward_function starts on line 2 and runs body at line 3: a bad value names
+** line 3, its return statement. */
 static void bad_value(fixture *f, const char *body, const char *what) {
   char text[512], path[1024];
   snprintf(text, sizeof text,
            "-- returns a bad value\nfunction reward_function(params)\n  %s\nend\n", body);
   ch_reward *r = open_text(f, "value.lua", text, path);
-  expect_error(r, path, 2, 11, what);
+  expect_error(r, path, 3, 11, what);
   ch_reward_close(r);
 }
 
@@ -77,6 +78,36 @@ static void test_bad_values(void **state) {
   bad_value(f, "return -math.huge", "returned -inf, outside");
   bad_value(f, "return 1e6", "returned 1e+06, outside [-1e5, 1e5]");
   bad_value(f, "return -100000.5", "outside [-1e5, 1e5]");
+}
+
+/* Of several returns, the one that gave the bad value; through a tail call, the helper's. */
+static void test_bad_value_names_its_return(void **state) {
+  fixture *f = *state;
+  char path[1024];
+  ch_reward *r = open_text(f, "returns.lua",
+                           "local function scaled(p)\n"
+                           "  return p.speed / (p.steps - 7)\n"
+                           "end\n"
+                           "function reward_function(params)\n"
+                           "  local x = math.abs(params.speed)\n"
+                           "  if params.steps == 4 then\n"
+                           "    return nil\n"
+                           "  elseif params.steps == 7 then\n"
+                           "    return scaled(params)\n"
+                           "  elseif params.steps == 9 then\n"
+                           "    return 2 * scaled(params) * 1e6\n"
+                           "  end\n"
+                           "  return x\n"
+                           "end\n",
+                           path);
+  double v = 0;
+  ch_error err = {0, ""};
+  ch_env_params p = params(1);
+  unit_check(ch_reward_call(r, &p, &v, &err), err); /* fine: the last line's return */
+  expect_error(r, path, 7, 4, "returned nil");
+  expect_error(r, path, 2, 7, "returned inf"); /* 1 / 0 in the helper, reached by tail call */
+  expect_error(r, path, 11, 9, "outside [-1e5, 1e5]");
+  ch_reward_close(r);
 }
 
 static void test_error_names_its_line(void **state) {
@@ -316,7 +347,7 @@ static void test_state_survives(void **state) {
       path);
   expect_error(r, path, 2, 1, "instruction budget");
   expect_error(r, path, 3, 2, "memory cap");
-  expect_error(r, path, 1, 3, "outside");
+  expect_error(r, path, 4, 3, "outside"); /* the return statement */
   ch_env_params p = params(4);
   double v = 0;
   ch_error err = {0, ""};
@@ -329,6 +360,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(test_bad_values),
+      T(test_bad_value_names_its_return),
       T(test_error_names_its_line),
       T(test_budget_names_the_loop),
       T(test_pcall_cannot_catch_the_budget),

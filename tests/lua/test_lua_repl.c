@@ -315,6 +315,57 @@ static void test_pty_ctrl_c_interrupts_code_and_lines(void **state) {
   free(t.out);
 }
 
+/* History outlives the session (the file is read back at the start), and the line is edited
+** with readline's keys: Ctrl-A/Ctrl-E move to the ends, Ctrl-B steps back, Ctrl-H deletes. */
+static void test_pty_history_across_sessions_and_line_editing(void **state) {
+  fixture *f = *state;
+  lt_pty t;
+  pty_start(f, &t);
+  lt_pty_type(&t, "remembered = 6 * 7\n");
+  prompt(&t);
+  lt_pty_type(&t, "\004"); /* Ctrl-D: leave without adding a line to the history */
+  assert_int_equal(lt_pty_finish(&t), 0);
+  free(t.out);
+
+  /* A new session: the variable is gone, but Ctrl-P brings its line back to run again. */
+  pty_start(f, &t);
+  lt_pty_type(&t, "remembered == nil\n");
+  lt_pty_expect(&t, "true\r\n");
+  prompt(&t);
+  lt_pty_type(&t, "\020\020\n"); /* back past "remembered == nil" to the last session's line */
+  prompt(&t);
+  lt_pty_type(&t, "remembered + 1000\n");
+  lt_pty_expect(&t, "1042\r\n");
+  prompt(&t);
+
+  /* "2 * 21", then Ctrl-A and "100 + " in front: 100 + 2 * 21. */
+  lt_pty_type(&t, "2 * 21\001100 + \n");
+  lt_pty_expect(&t, "142\r\n");
+  prompt(&t);
+  /* "3 * 5", Ctrl-B (before the 5), Ctrl-H deletes the space, "1" goes in: 3 *15. */
+  lt_pty_type(&t, "3 * 5\002\0101\n");
+  lt_pty_expect(&t, "45\r\n");
+  prompt(&t);
+  /* Ctrl-E goes back to the end after moving to the start. */
+  lt_pty_type(&t, "10\001\005 - 3\n");
+  lt_pty_expect(&t, "7\r\n");
+  prompt(&t);
+  lt_pty_type(&t, ":quit\n");
+  assert_int_equal(lt_pty_finish(&t), 0);
+  free(t.out);
+
+  char path[700];
+  snprintf(path, sizeof path, "%s/.chicane_history", f->home);
+  char *hist = lt_read(path);
+  if (!hist) fail_msg("no history file %s", path);
+  /* Both sessions' lines, the edited ones as they were run. */
+  lt_assert_contains(hist, "remembered = 6 * 7");
+  lt_assert_contains(hist, "remembered + 1000");
+  lt_assert_contains(hist, "100 + 2 * 21");
+  lt_assert_contains(hist, "3 *15");
+  free(hist);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_pipe_prints_values_readably, setup, teardown),
@@ -327,6 +378,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_repl_rejects_arguments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pty_completion_multiline_and_history, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pty_ctrl_c_interrupts_code_and_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pty_history_across_sessions_and_line_editing, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
