@@ -268,6 +268,32 @@ static void test_sac_trains_and_resumes_with_its_critics(void **state) {
   assert_non_null(strstr(err.message, "000002.critics"));
 }
 
+/* The camera and a CNN: the network is made from the env's image shape, evaluation sees it. */
+static void test_camera_with_a_cnn_trains(void **state) {
+  (void)state;
+  write_script("cam.lua", "cam",
+               "sensor = { 'camera' }, camera = { downscale = 4 },\n"
+               "network = { plugin = 'cnn', architecture = 'deep' },\n"
+               "stop = { max_iterations = 1 },\n"
+               "hyperparameters = { num_episodes_between_training = 4, num_epochs = 1 }");
+  ch_train_summary sum;
+  train_ok("cam.lua", &sum);
+  assert_int_equal(sum.iterations, 1);
+  ch_session s;
+  open_session(&s);
+  ch_eval_options o;
+  ch_eval_defaults(&o);
+  o.trials = 1;
+  o.max_seconds = 5;
+  ch_eval_result r;
+  char track[256];
+  ch_error err = {0, ""};
+  if (ch_evaluate_model(&s, "cam", NULL, &o, &r, track, sizeof track, &err) != CH_OK)
+    fail_msg("evaluate: %s", err.message);
+  assert_true(r.trial[0].steps > 0);
+  ch_session_close(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_on_iteration_changes_training_and_stops_it),
@@ -277,6 +303,7 @@ int main(void) {
       cmocka_unit_test(test_clone_from_starts_from_the_weights),
       cmocka_unit_test(test_term_cond_max_episodes_stops),
       cmocka_unit_test(test_sac_trains_and_resumes_with_its_critics),
+      cmocka_unit_test(test_camera_with_a_cnn_trains),
   };
   return cmocka_run_group_tests(tests, setup, remove_home);
 }
