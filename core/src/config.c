@@ -393,6 +393,8 @@ static int ch__read_hp(ch__reader *r, int idx, ch_hyperparameters *hp) {
                                      "term_cond_avg_score",
                                      "term_cond_max_episodes",
                                      "sac_alpha",
+                                     "value_clip",
+                                     "target_kl",
                                      NULL};
   const char *p = "hyperparameters";
   char loss[32] = "", explore[32] = "";
@@ -411,6 +413,8 @@ static int ch__read_hp(ch__reader *r, int idx, ch_hyperparameters *hp) {
   if (rc == CH_OK)
     rc = ch__integer(r, idx, p, "term_cond_max_episodes", &hp->term_cond_max_episodes);
   if (rc == CH_OK) rc = ch__number(r, idx, p, "sac_alpha", &hp->sac_alpha);
+  if (rc == CH_OK) rc = ch__number(r, idx, p, "value_clip", &hp->value_clip);
+  if (rc == CH_OK) rc = ch__number(r, idx, p, "target_kl", &hp->target_kl);
   if (rc == CH_OK) rc = ch__string(r, idx, p, "loss_type", loss, sizeof loss);
   if (rc == CH_OK) rc = ch__string(r, idx, p, "exploration_type", explore, sizeof explore);
   if (rc == CH_OK && strcmp(loss, "mse") == 0) snprintf(loss, sizeof loss, "mean squared error");
@@ -815,6 +819,10 @@ static int ch__validate_hp(const ch_train_config *c, ch_error *err) {
             "must be >= 0 (0: no such stop condition)");
   CH__RANGE(hp->sac_alpha > 0 && hp->sac_alpha <= 1000, "hyperparameters.sac_alpha",
             "must be in (0, 1000]");
+  CH__RANGE(hp->value_clip >= 0 && hp->value_clip <= 1000, "hyperparameters.value_clip",
+            "must be in [0, 1000] (0: no value clipping)");
+  CH__RANGE(hp->target_kl >= 0 && hp->target_kl <= 10, "hyperparameters.target_kl",
+            "must be in [0, 10] (0: no early stop)");
   CH__RANGE(hp->exploration_type != CH_EXPLORATION_E_GREEDY ||
                 c->action_space_type == CH_ACTION_SPACE_DISCRETE,
             "hyperparameters.exploration_type",

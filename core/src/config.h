@@ -83,6 +83,9 @@ typedef struct ch_hyperparameters {
   int64_t term_cond_max_episodes; /* stop after this many episodes; 0 = none (DeepRacer's
                                   ** templates use 1000) */
   double sac_alpha;               /* 0.2: SAC's entropy coefficient */
+  /* chicane's PPO extras (not DeepRacer names; 0 turns each off, the default): */
+  double value_clip; /* value clipping range, SB3's clip_range_vf (in scaled return units) */
+  double target_kl;  /* stop an update early once approx_kl passes 1.5 x target_kl */
 } ch_hyperparameters;
 
 typedef struct ch_stop_conditions {

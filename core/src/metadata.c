@@ -83,6 +83,9 @@ cJSON *ch_metadata_hyperparameters_json(const ch_train_config *c) {
   cJSON_AddNumberToObject(o, "term_cond_avg_score", hp->term_cond_avg_score);
   cJSON_AddNumberToObject(o, "term_cond_max_episodes", (double)hp->term_cond_max_episodes);
   cJSON_AddNumberToObject(o, "sac_alpha", hp->sac_alpha);
+  /* chicane's PPO extras, only when set: DeepRacer's files stay DeepRacer's otherwise */
+  if (hp->value_clip > 0) cJSON_AddNumberToObject(o, "value_clip", hp->value_clip);
+  if (hp->target_kl > 0) cJSON_AddNumberToObject(o, "target_kl", hp->target_kl);
   return o;
 }
 
@@ -302,6 +305,8 @@ static int ch__hp_one(const cJSON *v, const char *source, ch_hyperparameters *hp
   CH__NUM("term_cond_avg_score", -1e9, 1e9, 0, 0, hp->term_cond_avg_score = d)
   CH__NUM("term_cond_max_episodes", 0, 1e15, 0, 1, hp->term_cond_max_episodes = (int64_t)d)
   CH__NUM("sac_alpha", 0, 1e3, 1, 0, hp->sac_alpha = d)
+  CH__NUM("value_clip", 0, 1e3, 0, 0, hp->value_clip = d)
+  CH__NUM("target_kl", 0, 10, 0, 0, hp->target_kl = d)
 #undef CH__NUM
   if (strcmp(k, "loss_type") == 0)
     return ch__hp_choice(v, source, "huber", "mean squared error", &hp->loss_type, err);

@@ -35,7 +35,7 @@
 /* Training samples of one iteration, with advantages and returns already computed. */
 typedef struct ch__batch {
   int n, cap, obs_size, image_size, act_size;
-  float *obs, *logp, *adv, *ret;
+  float *obs, *logp, *adv, *ret, *val; /* val: V(s) when acting, for value clipping */
   uint8_t *image;
   float *act; /* act_size floats per sample: a discrete index, or a continuous raw sample */
 } ch__batch;
@@ -95,6 +95,7 @@ typedef struct ch__trainer {
   float *params;
   ch__batch batch;
   float *mb_obs, *mb_logits, *mb_value, *mb_dlogits, *mb_dvalue, *mb_logp, *mb_adv, *mb_ret;
+  float *mb_val;
   float *mb_act;     /* act_size floats per sample */
   int32_t *mb_index; /* discrete: the action indices */
   int *perm;
@@ -123,11 +124,13 @@ static int ch__batch_reserve(ch__batch *b, int more) {
   if (adv) b->adv = adv;
   float *ret = realloc(b->ret, sizeof(float) * (size_t)cap);
   if (ret) b->ret = ret;
+  float *val = realloc(b->val, sizeof(float) * (size_t)cap);
+  if (val) b->val = val;
   float *act = realloc(b->act, sizeof(float) * (size_t)cap * (size_t)b->act_size);
   if (act) b->act = act;
   uint8_t *image = b->image_size ? realloc(b->image, (size_t)cap * (size_t)b->image_size) : NULL;
   if (image) b->image = image;
-  if (!obs || !logp || !adv || !ret || !act || (b->image_size && !image)) return CH_ENOMEM;
+  if (!obs || !logp || !adv || !ret || !val || !act || (b->image_size && !image)) return CH_ENOMEM;
   b->cap = cap;
   return CH_OK;
 }
@@ -138,6 +141,7 @@ static void ch__batch_free(ch__batch *b) {
   free(b->logp);
   free(b->adv);
   free(b->ret);
+  free(b->val);
   free(b->act);
 }
 
@@ -202,12 +206,14 @@ static int ch__alloc_minibatch(ch__trainer *t) {
   t->mb_logp = malloc(sizeof(float) * B);
   t->mb_adv = malloc(sizeof(float) * B);
   t->mb_ret = malloc(sizeof(float) * B);
+  t->mb_val = malloc(sizeof(float) * B);
   t->mb_act = malloc(sizeof(float) * B * AS);
   t->mb_index = malloc(sizeof(int32_t) * B);
   t->scaled_reward = malloc(sizeof(float) * (size_t)t->cfg->segment_steps);
   t->params = malloc(sizeof(float) * t->net.spec.param_count);
   return t->mb_obs && t->mb_logits && t->mb_dlogits && t->mb_value && t->mb_dvalue && t->mb_logp &&
-                 t->mb_adv && t->mb_ret && t->mb_act && t->mb_index && t->scaled_reward && t->params
+                 t->mb_adv && t->mb_ret && t->mb_val && t->mb_act && t->mb_index &&
+                 t->scaled_reward && t->params
              ? CH_OK
              : CH_ENOMEM;
 }
@@ -435,10 +441,10 @@ static void ch__teardown(ch__trainer *t) {
   ch_simtrace_free(t->trace.csv);
   ch__batch_free(&t->batch);
   cJSON_free(t->net_json);
-  void *bufs[] = {t->waypoints,  t->params,         t->mb_obs,       t->mb_logits, t->mb_value,
-                  t->mb_dlogits, t->mb_dvalue,      t->mb_logp,      t->mb_adv,    t->mb_ret,
-                  t->mb_act,     t->mb_index,       t->perm,         t->held.rec,  t->scaled_reward,
-                  t->seen.keys,  t->trace.episodes, t->metrics_lines};
+  void *bufs[] = {t->waypoints,     t->params,    t->mb_obs,         t->mb_logits,    t->mb_value,
+                  t->mb_dlogits,    t->mb_dvalue, t->mb_logp,        t->mb_adv,       t->mb_ret,
+                  t->mb_val,        t->mb_act,    t->mb_index,       t->perm,         t->held.rec,
+                  t->scaled_reward, t->seen.keys, t->trace.episodes, t->metrics_lines};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
 }
 
@@ -529,6 +535,7 @@ static int ch__add_segment(ch__trainer *t, const ch_segment *s, ch_iteration_sta
     memcpy(t->batch.image + (size_t)n * s->image_size, s->image, (size_t)T * s->image_size);
   memcpy(t->batch.act + (size_t)n * AS, s->action, sizeof(float) * (size_t)T * AS);
   memcpy(t->batch.logp + n, s->logp, sizeof(float) * (size_t)T);
+  memcpy(t->batch.val + n, s->value, sizeof(float) * (size_t)T);
   t->batch.n += T;
   return CH_OK;
 }
@@ -732,13 +739,18 @@ static void ch__gather(ch__trainer *t, const int *idx, int m) {
     t->mb_logp[i] = t->batch.logp[j];
     t->mb_adv[i] = t->batch.adv[j];
     t->mb_ret[i] = t->batch.ret[j];
+    t->mb_val[i] = t->batch.val[j];
   }
 }
 
+/* One PPO step on the samples idx; *kl_stop is set (and the step skipped) when target-KL early
+** stopping says the policy has moved far enough this update. */
 static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *sum,
-                         ch_iteration_stats *times, ch_error *err) {
+                         ch_iteration_stats *times, int *kl_stop, ch_error *err) {
   const ch_train_config *c = t->cfg;
   ch_ppo_params pp = {CH_PPO_CLIP, c->hp.beta_entropy, CH__VALUE_COEF, c->hp.loss_type};
+  ch_ppo_extras x = {c->hp.value_clip, c->hp.target_kl};
+  const float *old_value = x.value_clip > 0 ? t->mb_val : NULL;
   ch_optimizer_config oc = {(float)c->hp.lr, 0.9f, 0.999f, (float)CH_PPO_ADAM_EPS,
                             CH__MAX_GRAD_NORM};
   ch_ppo_stats st;
@@ -748,12 +760,18 @@ static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *su
   if (rc != CH_OK) return rc;
   double t1 = ch__now();
   if (t->space.continuous)
-    ch_ppo_loss_gaussian(&pp, NULL, m, t->space.num_actions, t->mb_logits, t->mb_value, t->mb_act,
-                         t->mb_logp, t->mb_adv, t->mb_ret, NULL, t->mb_dlogits, t->mb_dvalue, &st);
+    ch_ppo_loss_gaussian(&pp, &x, m, t->space.num_actions, t->mb_logits, t->mb_value, t->mb_act,
+                         t->mb_logp, t->mb_adv, t->mb_ret, old_value, t->mb_dlogits, t->mb_dvalue,
+                         &st);
   else
-    ch_ppo_loss(&pp, m, c->num_actions, t->mb_logits, t->mb_value, t->mb_index, t->mb_logp,
-                t->mb_adv, t->mb_ret, t->mb_dlogits, t->mb_dvalue, &st);
+    ch_ppo_loss_categorical(&pp, &x, m, c->num_actions, t->mb_logits, t->mb_value, t->mb_index,
+                            t->mb_logp, t->mb_adv, t->mb_ret, old_value, t->mb_dlogits,
+                            t->mb_dvalue, &st);
   double t2 = ch__now();
+  if (ch_ppo_kl_exceeded(&x, st.approx_kl)) {
+    *kl_stop = 1; /* SB3's order: judged before this minibatch's step, which is not taken */
+    return CH_OK;
+  }
   t->net.vt->zero_grad(t->net.h);
   rc = t->net.vt->backward(t->net.h, t->mb_dlogits, t->mb_dvalue, err);
   double t3 = ch__now();
@@ -791,14 +809,15 @@ static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
   for (int i = 0; i < n; i++) perm[i] = i;
   ch__normalize_advantages(&t->batch);
   ch_ppo_stats sum = {0, 0, 0, 0, 0, 0};
-  for (int e = 0; rc == CH_OK && e < t->cfg->hp.num_epochs; e++) {
+  int kl_stop = 0;
+  for (int e = 0; rc == CH_OK && !kl_stop && e < t->cfg->hp.num_epochs; e++) {
     for (int i = n - 1; i > 0; i--) {
       int j = (int)(ch_rng_next(&t->rng) % (uint64_t)(i + 1)), tmp = perm[i];
       perm[i] = perm[j];
       perm[j] = tmp;
     }
-    for (int s = 0; rc == CH_OK && s < n; s += B)
-      rc = ch__minibatch(t, perm + s, n - s < B ? n - s : B, &sum, st, err);
+    for (int s = 0; rc == CH_OK && !kl_stop && s < n; s += B)
+      rc = ch__minibatch(t, perm + s, n - s < B ? n - s : B, &sum, st, &kl_stop, err);
   }
   double k = sum.loss > 0 ? 1.0 / sum.loss : 0;
   st->policy_loss = sum.policy_loss * k;
@@ -806,6 +825,7 @@ static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
   st->entropy = sum.entropy * k;
   st->approx_kl = sum.approx_kl * k;
   st->clip_fraction = sum.clip_fraction * k;
+  st->minibatches = (int64_t)sum.loss;
   ch__update_return_scale(t);
   return rc;
 }
@@ -824,6 +844,7 @@ static char *ch__metrics_json(const ch_iteration_stats *s, double return_scale) 
   cJSON_AddNumberToObject(o, "entropy", s->entropy);
   cJSON_AddNumberToObject(o, "approx_kl", s->approx_kl);
   cJSON_AddNumberToObject(o, "clip_fraction", s->clip_fraction);
+  cJSON_AddNumberToObject(o, "minibatches", (double)s->minibatches);
   cJSON_AddNumberToObject(o, "return_scale", return_scale);
   cJSON_AddNumberToObject(o, "stale_segments", (double)s->stale_segments);
   cJSON_AddNumberToObject(o, "duplicate_segments", (double)s->duplicate_segments);

@@ -33,6 +33,7 @@ typedef struct ch_iteration_stats {
   double mean_reward, mean_progress, completion_rate;
   double rollout_seconds, update_seconds, elapsed_seconds;
   double policy_loss, value_loss, entropy, approx_kl, clip_fraction;
+  int64_t minibatches; /* PPO steps taken (fewer than epochs x batches after a target-KL stop) */
   /* Where the time went. Worker threads in this process (thread-seconds, summed over threads;
   ** 0 with worker processes): acting (network forward, sampling), env steps, reward calls
   ** (with segment pushes). The update: network forward, loss, backward, optimizer step. */

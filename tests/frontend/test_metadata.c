@@ -190,9 +190,9 @@ static void test_round_trips(void **state) {
   c->actions[2] = (ch_action){17.25, 1.3};
   c->num_hidden = 3;
   c->hidden[0] = 128, c->hidden[1] = 64, c->hidden[2] = 32;
-  c->hp = (ch_hyperparameters){256,         4,     0.00125, 0.03, 0.97,
-                               CH_LOSS_MSE, 15,    0.2,     2500, CH_EXPLORATION_E_GREEDY,
-                               1,           123.5, 4321,    0.35};
+  c->hp = (ch_hyperparameters){
+      256, 4,     0.00125, 0.03, 0.97, CH_LOSS_MSE, 15, 0.2, 2500, CH_EXPLORATION_E_GREEDY,
+      1,   123.5, 4321,    0.35, 0.5,  0.02};
   round_trip(c);
   /* continuous SAC with stereo cameras and a sector lidar on the deep CNN */
   c->action_space_type = CH_ACTION_SPACE_CONTINUOUS;

@@ -294,6 +294,24 @@ static void test_camera_with_a_cnn_trains(void **state) {
   ch_session_close(&s);
 }
 
+/* target_kl stops each update once the policy moved; value_clip trains as well. */
+static void test_target_kl_stops_updates_early(void **state) {
+  (void)state;
+  write_script("kl.lua", "kl",
+               "hyperparameters = { num_episodes_between_training = 8, num_epochs = 4, "
+               "batch_size = 16, target_kl = 1e-9, value_clip = 0.2 }");
+  ch_train_summary sum;
+  train_ok("kl.lua", &sum);
+  /* the first minibatch always steps (ratio 1); the next one finds the KL passed */
+  assert_int_equal(sum.last.minibatches, 1);
+  write_script("nokl.lua", "nokl",
+               "hyperparameters = { num_episodes_between_training = 8, num_epochs = 4, "
+               "batch_size = 16, value_clip = 0.2 }");
+  train_ok("nokl.lua", &sum);
+  assert_true(sum.last.minibatches >= 4 * (sum.last.steps / 16));
+  assert_true(isfinite(sum.last.value_loss));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_on_iteration_changes_training_and_stops_it),
@@ -304,6 +322,7 @@ int main(void) {
       cmocka_unit_test(test_term_cond_max_episodes_stops),
       cmocka_unit_test(test_sac_trains_and_resumes_with_its_critics),
       cmocka_unit_test(test_camera_with_a_cnn_trains),
+      cmocka_unit_test(test_target_kl_stops_updates_early),
   };
   return cmocka_run_group_tests(tests, setup, remove_home);
 }
