@@ -33,6 +33,10 @@ return {
     discount_factor = 0.999,
     loss_type = "huber",
     num_episodes_between_training = 32, -- console default 20; 32 fills 2 workers x 8 cars twice
+    -- Also accepted (DeepRacer's names): exploration_type = "categorical" | "e-greedy",
+    -- e_greedy_value, epsilon_steps, stack_size (camera frames), term_cond_avg_score,
+    -- term_cond_max_episodes, sac_alpha (algorithm = "sac"); and chicane's PPO extras
+    -- value_clip (SB3's clip_range_vf) and target_kl (early stop), both off unless set.
   },
 
   stop = {
