@@ -218,9 +218,16 @@ static int ch__solved(const ch__run *r) {
 ** on meanwhile); "other" is what is left: setup in iteration 0, otherwise the gap between
 ** the update's end and the next publish. The last iteration's evaluation and checkpoint are
 ** the run's final_seconds (summary.seconds after the last update). */
+/* The trainer's finer split (thread-seconds of the workers; the update's parts). */
+static const char *const ch__parts[] = {"act_seconds",      "env_seconds",  "reward_seconds",
+                                        "forward_seconds",  "loss_seconds", "backward_seconds",
+                                        "optimizer_seconds"};
+#define CH__NPARTS (sizeof ch__parts / sizeof ch__parts[0])
+
 typedef struct ch__split {
   cJSON *rows;
   double prev_wall, rollout, update, other;
+  double parts[CH__NPARTS];
 } ch__split;
 
 static double ch__metric(const cJSON *m, const char *key) {
@@ -239,6 +246,7 @@ static int ch__on_checkpoint(const ch_checkpoint_info *c, void *user) {
                   ch__round(other, 1e-4), cJSON_IsNumber(laps) ? laps->valuedouble : -1};
   cJSON_AddItemToArray(s->rows, cJSON_CreateDoubleArray(row, 6));
   s->rollout += ro, s->update += up, s->other += other;
+  for (size_t i = 0; i < CH__NPARTS; i++) s->parts[i] += ch__metric(m, ch__parts[i]);
   s->prev_wall = c->wall_seconds;
   cJSON_Delete(m);
   return 0;
@@ -249,7 +257,7 @@ static double ch__rate(double steps, double seconds) {
 }
 
 static int ch__add_split(ch_session *s, const ch__run *r, cJSON *o, ch_error *err) {
-  ch__split sp = {cJSON_CreateArray(), 0, 0, 0, 0};
+  ch__split sp = {cJSON_CreateArray(), 0, 0, 0, 0, {0}};
   int rc = ch_catalog_list_checkpoints(s->cat, r->model, ch__on_checkpoint, &sp, err);
   double steps = (double)r->sum.env_steps;
   ch__add(o, "rollout_update_steps_per_second", ch__rate(steps, sp.rollout + sp.update), 1);
@@ -260,6 +268,13 @@ static int ch__add_split(ch_session *s, const ch__run *r, cJSON *o, ch_error *er
   ch__add(split, "update_seconds", sp.update, 1e-4);
   ch__add(split, "other_seconds", sp.other, 1e-4);
   ch__add(split, "final_seconds", r->sum.seconds - sp.prev_wall, 1e-4);
+  /* where the time goes: worker threads (summed over threads) and the update's parts */
+  cJSON *parts = cJSON_AddObjectToObject(o, "time_split");
+  for (size_t i = 0; i < CH__NPARTS; i++) ch__add(parts, ch__parts[i], sp.parts[i], 1e-4);
+  /* the raw env's speed inside this run (one thread), and end to end as a share of it */
+  double env_sps = ch__rate(steps, sp.parts[1]);
+  ch__add(o, "env_only_steps_per_thread_second", env_sps, 1);
+  ch__add(o, "ratio_to_env", ch__rate(ch__rate(steps, sp.rollout + sp.update), env_sps), 1e-4);
   const char *cols[] = {"iteration",      "steps",         "rollout_seconds",
                         "update_seconds", "other_seconds", "eval_laps"};
   cJSON_AddItemToObject(o, "per_iteration_columns", cJSON_CreateStringArray(cols, 6));

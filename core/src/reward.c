@@ -23,13 +23,16 @@ enum {
   CH__T_COUNT
 };
 
+#define CH__LAST_OBJECTS 64 /* objects remembered to skip rewriting lists that did not change */
+
 struct ch_reward {
   ch_sandbox sb;
   char *path;
-  int fn_ref;           /* registry ref of reward_function */
-  int fn_line;          /* where it is defined, for errors about its value */
-  int ref[CH__T_COUNT]; /* registry refs of the reused tables */
-  uint32_t num_objects; /* entries now in the objects_* lists */
+  int fn_ref;                           /* registry ref of reward_function */
+  int fn_line;                          /* where it is defined, for errors about its value */
+  int ref[CH__T_COUNT];                 /* registry refs of the reused tables */
+  uint32_t num_objects;                 /* entries now in the objects_* lists */
+  ch_env_object last[CH__LAST_OBJECTS]; /* what the lists hold now (when it fits) */
 };
 
 /* A table of n {x, y} tables from 2n doubles. */
@@ -201,6 +204,11 @@ static void ch__fill_objects(ch_reward *r, const ch_env_params *p) {
     if (closest[k] < 0 || (uint32_t)closest[k] >= n) closest[k] = -1;
   ch__set_pair(r, CH__T_CLOSEST_OBJECTS, closest);
   if (n == 0 && r->num_objects == 0) return;
+  /* Boxes stand still for a whole episode: their lists are written once, not every step. */
+  size_t bytes = n * sizeof *r->last;
+  if (n == r->num_objects && n <= CH__LAST_OBJECTS && memcmp(r->last, p->objects, bytes) == 0)
+    return;
+  if (n <= CH__LAST_OBJECTS) memcpy(r->last, p->objects, bytes); /* more: rewritten each step */
   ch__fill_locations(r, p, n);
   ch__fill_list(r, p, n, CH__T_LEFT, 0);
   ch__fill_list(r, p, n, CH__T_DISTANCE, 1);

@@ -26,7 +26,8 @@
 ** The table and its sub-tables are built once per state and updated in place at each call
 ** (the object lists grow and shrink with the count), so a call allocates nothing in the steady
 ** state. Every per-step value is written again at each call; waypoints and the racing line
-** are not, so a script that modifies those lists changes what its later calls see.
+** are not, nor are the objects_* lists while the objects stay where they are (boxes), so a
+script that modifies those lists changes what its later calls see.
 */
 
 typedef struct ch_reward ch_reward;

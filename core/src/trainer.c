@@ -800,7 +800,7 @@ static int ch__update_sac(ch__trainer *t, ch_iteration_stats *st, ch_error *err)
   return rc;
 }
 
-static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
+static int ch__learn(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
   if (t->sac) return ch__update_sac(t, st, err);
   int n = t->batch.n, B = t->cfg->hp.batch_size, rc = CH_OK;
   int *perm = realloc(t->perm, sizeof(int) * (size_t)n);
@@ -830,6 +830,27 @@ static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
   return rc;
 }
 
+/* OpenBLAS's own (its cblas.h declares it, but also pulls in complex.h, whose I clashes). */
+void openblas_set_num_threads(int num_threads);
+
+/* During an in-process update the worker threads wait for the new policy, so the update may
+** use every core for BLAS. Worker processes keep the trainer to its own share. */
+static void ch__blas_threads(const ch__trainer *t, int updating) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  /* Only camera networks: an MLP's matrices are too small to share, and OpenBLAS's threads
+  ** spin a while after each call, taking time from the rollout threads. */
+  int big = t->batch.image_size > 0;
+  int n = updating && big && !t->distributed && cores > 1 ? (int)cores : 1;
+  openblas_set_num_threads(n);
+}
+
+static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
+  ch__blas_threads(t, 1);
+  int rc = ch__learn(t, st, err);
+  ch__blas_threads(t, 0);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- checkpoints and progress */
 
 static char *ch__metrics_json(const ch_iteration_stats *s, double return_scale) {
@@ -851,14 +872,14 @@ static char *ch__metrics_json(const ch_iteration_stats *s, double return_scale) 
   cJSON_AddNumberToObject(o, "corrupt_segments", (double)s->corrupt_segments);
   cJSON_AddNumberToObject(o, "rollout_seconds", s->rollout_seconds);
   cJSON_AddNumberToObject(o, "update_seconds", s->update_seconds);
-  cJSON *time = cJSON_AddObjectToObject(o, "time");
-  cJSON_AddNumberToObject(time, "act", s->act_seconds);
-  cJSON_AddNumberToObject(time, "env", s->env_seconds);
-  cJSON_AddNumberToObject(time, "reward", s->reward_seconds);
-  cJSON_AddNumberToObject(time, "forward", s->forward_seconds);
-  cJSON_AddNumberToObject(time, "loss", s->loss_seconds);
-  cJSON_AddNumberToObject(time, "backward", s->backward_seconds);
-  cJSON_AddNumberToObject(time, "optimizer", s->optimizer_seconds);
+  /* flat, like every other metric: exports and charts read numbers at the top level */
+  cJSON_AddNumberToObject(o, "act_seconds", s->act_seconds);
+  cJSON_AddNumberToObject(o, "env_seconds", s->env_seconds);
+  cJSON_AddNumberToObject(o, "reward_seconds", s->reward_seconds);
+  cJSON_AddNumberToObject(o, "forward_seconds", s->forward_seconds);
+  cJSON_AddNumberToObject(o, "loss_seconds", s->loss_seconds);
+  cJSON_AddNumberToObject(o, "backward_seconds", s->backward_seconds);
+  cJSON_AddNumberToObject(o, "optimizer_seconds", s->optimizer_seconds);
   if (s->eval_laps >= 0) {
     cJSON_AddNumberToObject(o, "eval_laps", s->eval_laps);
     cJSON_AddNumberToObject(o, "eval_lap_time", s->eval_lap_time);

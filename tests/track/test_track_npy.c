@@ -1,6 +1,7 @@
 /* test_track_npy.c -- importing DeepRacer .npy routes: shared files, broken files, round trips. */
 #include "track_test.h"
 
+#include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -388,6 +389,20 @@ static void test_shared_files_match_notice(void **state) {
   notice_row rows[16];
   int n = read_notice(rows, 16);
   assert_int_equal(n, DEEPRACER_COUNT);
+  /* Every .npy in the folder has its row, so a file added there is imported and checked too. */
+  DIR *d = opendir(DEEPRACER_DIR);
+  assert_non_null(d);
+  int files = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    size_t len = strlen(e->d_name);
+    if (len < 5 || strcmp(e->d_name + len - 4, ".npy") != 0) continue;
+    int found = 0;
+    for (int i = 0; i < n; i++) found |= strcmp(rows[i].file, e->d_name) == 0;
+    if (!found) fail_msg("%s/%s has no row in NOTICE.md", DEEPRACER_DIR, e->d_name);
+    files++;
+  }
+  closedir(d);
+  assert_int_equal(files, n);
   for (int i = 0; i < n; i++) {
     ch_track *t = load_deepracer(rows[i].file);
     ch_track_info in;
