@@ -312,6 +312,47 @@ static void test_target_kl_stops_updates_early(void **state) {
   assert_true(isfinite(sum.last.value_loss));
 }
 
+/* Start positions advance round-robin, alternate_direction reverses every other episode, and
+** the offset moves the car off the centre line: seen at step 1 of the training sim-trace. */
+static void test_start_options_reach_the_cars(void **state) {
+  (void)state;
+  write_home_file("reversed.lua", "function reward_function(params)\n"
+                                  "  if params.steps > 1 then return 0.5 end\n"
+                                  "  local r = params.is_reversed and 100 or 0\n"
+                                  "  return r + params.distance_from_center\n"
+                                  "end\n");
+  write_script("start.lua", "start",
+               "reward = 'reversed.lua', stop = { max_iterations = 1 },\n"
+               "start = { advance = 0.1, offset = 0.2, alternate_direction = true }");
+  ch_train_summary sum;
+  train_ok("start.lua", &sum);
+  ch_session s;
+  open_session(&s);
+  char *csv = model_object(&s, "start", "training-simtrace/0-iteration.csv");
+  ch_simtrace_row *rows = NULL;
+  size_t n = 0;
+  assert_int_equal(ch_simtrace_parse(csv, strlen(csv), &rows, &n, NULL), CH_OK);
+  int firsts = 0, reversed = 0, distinct = 0;
+  double xs[64];
+  for (size_t i = 0; i < n; i++) {
+    if (rows[i].steps != 1) continue;
+    firsts++;
+    double r = rows[i].reward;
+    reversed += r >= 50;
+    double off = r >= 50 ? r - 100 : r; /* distance from the centre after one step */
+    if (!(off > 0.1 && off < 0.3)) fail_msg("step 1 of an episode: %g m from the centre", off);
+    int seen = 0;
+    for (int k = 0; k < distinct; k++) seen |= fabs(xs[k] - rows[i].x) < 1e-3;
+    if (!seen && distinct < 64) xs[distinct++] = rows[i].x;
+  }
+  assert_true(firsts >= 8);
+  assert_true(reversed >= 3 && firsts - reversed >= 3); /* every other episode */
+  assert_true(distinct >= firsts / 2);                  /* starts move round the track */
+  free(rows);
+  free(csv);
+  ch_session_close(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_on_iteration_changes_training_and_stops_it),
@@ -323,6 +364,7 @@ int main(void) {
       cmocka_unit_test(test_sac_trains_and_resumes_with_its_critics),
       cmocka_unit_test(test_camera_with_a_cnn_trains),
       cmocka_unit_test(test_target_kl_stops_updates_early),
+      cmocka_unit_test(test_start_options_reach_the_cars),
   };
   return cmocka_run_group_tests(tests, setup, remove_home);
 }
