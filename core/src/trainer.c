@@ -17,7 +17,7 @@
 #include "sac_learner.h"
 #include "schedule.h"
 #include "segment.h"
-#include "simtrace.h"
+#include "train_log.h"
 #include "worker.h"
 
 #include <chicane/plugin_util.h>
@@ -53,14 +53,6 @@ typedef struct ch__seen {
   size_t cap, n;
 } ch__seen;
 
-/* The episodes of one iteration's training sim-trace, numbered in the order they appear. */
-typedef struct ch__trace_log {
-  ch_simtrace *csv;
-  uint64_t *episodes; /* (worker, episode) keys; an episode's number is its index + base */
-  int n, cap;
-  int64_t base;
-} ch__trace_log;
-
 typedef struct ch__trainer {
   ch_train_config *cfg; /* the caller's, copied: on_iteration changes lr, tracks and reward */
   const ch_train_options *opt;
@@ -73,10 +65,8 @@ typedef struct ch__trainer {
   int registered;        /* the model's catalog row is ours to mark ready or failed */
   ch_model_run run;
   int run_started;
-  ch__trace_log trace;
-  char *metrics_lines; /* every iteration's metrics, one JSON object per line */
-  size_t metrics_len;
-  int tty; /* stdout is a terminal: a live status line while collecting */
+  ch_train_log *log; /* sim-traces and metrics lines in storage */
+  int tty;           /* stdout is a terminal: a live status line while collecting */
   double last_status;
   ch_session session;
   ch_plugin *env_p, *net_p;
@@ -411,6 +401,7 @@ static int ch__setup(ch__trainer *t, ch_error *err) {
   if (rc == CH_OK) rc = ch__register(t, netcfg, err);
   if (rc == CH_OK) rc = ch__store_spec(t, err);
   if (rc == CH_OK) rc = ch_model_store_record(&t->session, t->cfg->model, err);
+  if (rc == CH_OK) rc = ch_train_log_open(&t->session, t->cfg->model, t->opt->resume, &t->log, err);
   if (rc == CH_OK) {
     rc = ch_model_run_begin(&t->session, t->cfg->model, t->opt->command_line, &t->run, err);
     t->run_started = rc == CH_OK;
@@ -438,13 +429,13 @@ static void ch__teardown(ch__trainer *t) {
   ch_session_close(&t->session);
   ch_schedule_close(t->schedule);
   ch_sac_learner_free(t->sac);
-  ch_simtrace_free(t->trace.csv);
+  ch_train_log_free(t->log);
   ch__batch_free(&t->batch);
   cJSON_free(t->net_json);
-  void *bufs[] = {t->waypoints,     t->params,    t->mb_obs,         t->mb_logits,    t->mb_value,
-                  t->mb_dlogits,    t->mb_dvalue, t->mb_logp,        t->mb_adv,       t->mb_ret,
-                  t->mb_val,        t->mb_act,    t->mb_index,       t->perm,         t->held.rec,
-                  t->scaled_reward, t->seen.keys, t->trace.episodes, t->metrics_lines};
+  void *bufs[] = {t->waypoints,     t->params,    t->mb_obs,   t->mb_logits, t->mb_value,
+                  t->mb_dlogits,    t->mb_dvalue, t->mb_logp,  t->mb_adv,    t->mb_ret,
+                  t->mb_val,        t->mb_act,    t->mb_index, t->perm,      t->held.rec,
+                  t->scaled_reward, t->seen.keys};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
 }
 
@@ -547,55 +538,6 @@ static void ch__count_episode(const ch_segment *s, ch_iteration_stats *st) {
   st->completion_rate += s->episode_status == CH_EPISODE_LAP_COMPLETE;
 }
 
-/* The number of segment s's episode in this iteration's sim-trace (< 0: out of memory). */
-static int64_t ch__trace_episode(ch__trace_log *l, const ch_segment *s) {
-  uint64_t key = ((uint64_t)s->worker_id << 40) ^ s->episode_id;
-  for (int i = l->n - 1; i >= 0; i--)
-    if (l->episodes[i] == key) return l->base + i;
-  if (l->n == l->cap) {
-    int cap = l->cap ? 2 * l->cap : 256;
-    uint64_t *e = realloc(l->episodes, sizeof *e * (size_t)cap);
-    if (!e) return -1;
-    l->episodes = e;
-    l->cap = cap;
-  }
-  l->episodes[l->n++] = key;
-  return l->base + l->n - 1;
-}
-
-/* Append the steps of segment s to the iteration's sim-trace (DeepRacer's training log). */
-static int ch__trace_segment(ch__trainer *t, const ch_segment *s) {
-  if (!t->trace.csv && !(t->trace.csv = ch_simtrace_new())) return CH_ENOMEM;
-  int64_t episode = ch__trace_episode(&t->trace, s);
-  if (episode < 0) return CH_ENOMEM;
-  const ch_env_spec *sp = &t->eval_env.spec;
-  for (uint32_t i = 0; i < s->num_steps; i++) {
-    const float *tr = s->trace + (size_t)i * CH_TRACE_FLOATS;
-    int32_t step = (int32_t)(s->seq * (uint32_t)t->cfg->segment_steps + i + 1);
-    int32_t status = (int32_t)tr[CH_TRACE_STATUS];
-    ch_simtrace_row r = {episode,
-                         step,
-                         tr[CH_TRACE_X],
-                         tr[CH_TRACE_Y],
-                         tr[CH_TRACE_YAW],
-                         tr[CH_TRACE_STEER],
-                         tr[CH_TRACE_THROTTLE],
-                         t->space.continuous ? -1 : (int32_t)s->action[i],
-                         s->reward[i],
-                         status != CH_EPISODE_IN_PROGRESS,
-                         tr[CH_TRACE_ON_TRACK] != 0,
-                         tr[CH_TRACE_PROGRESS],
-                         (int32_t)tr[CH_TRACE_WAYPOINT],
-                         sp->track_length,
-                         step * sp->step_seconds,
-                         status,
-                         0.0};
-    /* a row the format cannot hold (a non-finite number) is left out, not fatal */
-    if (ch_simtrace_add(t->trace.csv, &r) == CH_ENOMEM) return CH_ENOMEM;
-  }
-  return CH_OK;
-}
-
 /* Judge one record: < 0 a fatal error, 0 rejected (ack it now), 1 accepted (hold it). */
 static int ch__judge(ch__trainer *t, const ch_record *rec, uint64_t version, ch_iteration_stats *st,
                      ch_error *err) {
@@ -625,7 +567,9 @@ static int ch__judge(ch__trainer *t, const ch_record *rec, uint64_t version, ch_
            (unsigned long long)rec->id);
     return 0;
   }
-  if (ch__trace_segment(t, &s) != CH_OK)
+  const ch_env_spec *sp = &t->eval_env.spec;
+  if (ch_train_log_segment(t->log, &s, t->cfg->segment_steps, t->space.continuous, sp->track_length,
+                           sp->step_seconds) != CH_OK)
     return ch_error_set(err, CH_ENOMEM, "trainer: out of memory for the sim-trace");
   if (s.flags & CH_SEGMENT_EPISODE_END) ch__count_episode(&s, st);
   return 1;
@@ -671,7 +615,7 @@ static void ch__status_line(ch__trainer *t, const ch_iteration_stats *st) {
   double now = ch__now();
   if (!t->tty || t->opt->quiet || now - t->last_status < 0.1) return;
   t->last_status = now;
-  printf("\r\033[Kiter %4lld | collecting: %d of %d episodes, %d steps | %.0f s",
+  printf("\r\033[Kiter %4lld | collecting: %d of %d episodes, %d steps | %.1f s",
          (long long)st->iteration, st->episodes, t->cfg->hp.num_episodes_between_training,
          t->batch.n, now - t->t0);
   fflush(stdout);
@@ -682,9 +626,7 @@ static int ch__collect(ch__trainer *t, uint64_t version, ch_iteration_stats *st,
   double last_progress = ch__now();
   t->batch.n = 0;
   ch__seen_clear(&t->seen);
-  if (t->trace.csv) ch_simtrace_clear(t->trace.csv);
-  t->trace.n = 0;
-  t->trace.base = st->total_episodes;
+  ch_train_log_begin(t->log, st->total_episodes);
   while (st->episodes < want) {
     int rc = ch__take_record(t, version, st, err);
     if (rc < 0) return rc;
@@ -889,29 +831,6 @@ static char *ch__metrics_json(const ch_iteration_stats *s, double return_scale) 
   return json;
 }
 
-/* The iteration's metrics as one more JSON line of models/NAME/metrics/training.jsonl, and its
-** sim-trace as models/NAME/training-simtrace/<N>-iteration.csv. */
-static int ch__store_logs(ch__trainer *t, const ch_iteration_stats *st, const char *metrics,
-                          ch_error *err) {
-  char line[64], key[512];
-  int n = snprintf(line, sizeof line, "{\"iteration\":%lld,\"total_episodes\":%lld,",
-                   (long long)st->iteration, (long long)st->total_episodes);
-  size_t add = (size_t)n + strlen(metrics + 1) + 1;
-  char *all = realloc(t->metrics_lines, t->metrics_len + add + 1);
-  if (!all) return ch_error_set(err, CH_ENOMEM, "out of memory");
-  t->metrics_lines = all;
-  /* metrics is an object: splice its members after ours */
-  t->metrics_len += (size_t)snprintf(all + t->metrics_len, add + 1, "%s%s\n", line, metrics + 1);
-  snprintf(key, sizeof key, "models/%s/metrics/training.jsonl", t->cfg->model);
-  int rc = t->session.st->put(t->session.st_h, key, all, t->metrics_len, err);
-  if (rc != CH_OK || !t->trace.csv) return rc;
-  size_t len = 0;
-  const char *csv = ch_simtrace_data(t->trace.csv, &len);
-  snprintf(key, sizeof key, "models/%s/training-simtrace/%lld-iteration.csv", t->cfg->model,
-           (long long)st->iteration);
-  return t->session.st->put(t->session.st_h, key, csv, len, err);
-}
-
 /* SAC's critics beside checkpoint N (models/NAME/checkpoints/NNNNNN.critics), stored before
 ** the checkpoint itself so that every checkpoint in the catalog has them. */
 static void ch__critics_key(const ch__trainer *t, int64_t iteration, char *key, size_t cap) {
@@ -949,7 +868,7 @@ static int ch__checkpoint(ch__trainer *t, const ch_iteration_stats *st, ch_error
                            NULL,
                            0};
   rc = ch_model_save_checkpoint(&t->session, t->cfg->model, &ck, blob, len, err);
-  if (rc == CH_OK) rc = ch__store_logs(t, st, metrics, err);
+  if (rc == CH_OK) rc = ch_train_log_store(t->log, st->iteration, st->total_episodes, metrics, err);
   if (rc == CH_OK) {
     /* what worker processes fetch: announced only once it is stored whole */
     ch_model_checkpoint_key(t->cfg->model, st->iteration, t->note.checkpoint,

@@ -260,6 +260,15 @@ static void test_sac_trains_and_resumes_with_its_critics(void **state) {
   ch_error err = {0, ""};
   if (train("sac.lua", TRAIN_RESUME, &sum, &err) != CH_OK) fail_msg("resume: %s", err.message);
   assert_int_equal(sum.last.iteration, 2);
+  /* the metrics lines of both runs are kept */
+  open_session(&s);
+  char *lines = model_object(&s, "sacm", "metrics/training.jsonl");
+  int count = 0;
+  for (const char *c = lines; *c; c++) count += *c == '\n';
+  assert_int_equal(count, 3);
+  assert_non_null(strstr(lines, "{\"iteration\":2,"));
+  free(lines);
+  ch_session_close(&s);
   /* a corrupt critics blob is named when resuming */
   char path[512];
   snprintf(path, sizeof path, "%s/storage/models/sacm/checkpoints/000002.critics", home);
