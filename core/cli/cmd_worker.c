@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 static const char worker_usage[] =
     "usage: chicane worker --buffer redis://HOST:PORT --storage WHERE --model NAME [options]\n"
@@ -26,6 +28,7 @@ static const char worker_usage[] =
     "  --id N             worker id, unique among the model's workers (default: from host, pid)\n"
     "  --wait S           seconds to wait for the trainer's first announcement (default 120)\n"
     "  --quiet            no log lines about policy versions\n"
+    "  --parent PID       leave when process PID (the trainer that started this worker) ends\n"
     "  --help             this text\n"
     "\n"
     "Storage credentials for s3:// come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
@@ -36,13 +39,18 @@ static void ch__on_signal(int sig) {
   ch_worker_request_stop();
 }
 
-static int ch__parse(int argc, char **argv, ch_worker_options *o) {
-  static const struct option opts[] = {
-      {"buffer", required_argument, NULL, 'b'},  {"storage", required_argument, NULL, 's'},
-      {"model", required_argument, NULL, 'm'},   {"track", required_argument, NULL, 't'},
-      {"threads", required_argument, NULL, 'j'}, {"id", required_argument, NULL, 'i'},
-      {"wait", required_argument, NULL, 'w'},    {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+static int ch__parse(int argc, char **argv, ch_worker_options *o, long *parent) {
+  static const struct option opts[] = {{"buffer", required_argument, NULL, 'b'},
+                                       {"storage", required_argument, NULL, 's'},
+                                       {"model", required_argument, NULL, 'm'},
+                                       {"track", required_argument, NULL, 't'},
+                                       {"threads", required_argument, NULL, 'j'},
+                                       {"id", required_argument, NULL, 'i'},
+                                       {"wait", required_argument, NULL, 'w'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"parent", required_argument, NULL, 'p'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
@@ -70,6 +78,9 @@ static int ch__parse(int argc, char **argv, ch_worker_options *o) {
     case 'q':
       o->quiet = 1;
       break;
+    case 'p':
+      *parent = strtol(optarg, NULL, 10);
+      break;
     case 'h':
       fputs(worker_usage, stdout);
       return -1;
@@ -91,10 +102,17 @@ const char ch_cmd_worker_summary[] =
 int ch_cmd_worker(int argc, char **argv) {
   ch_worker_options o;
   memset(&o, 0, sizeof o);
-  int rc = ch__parse(argc, argv, &o);
+  long parent = 0;
+  int rc = ch__parse(argc, argv, &o, &parent);
   if (rc) return rc < 0 ? 0 : rc;
   signal(SIGTERM, ch__on_signal);
   signal(SIGINT, ch__on_signal);
+  /* Started by a trainer: its death (even SIGKILL) stops this worker cleanly, via SIGTERM. */
+  if (parent > 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if ((long)getppid() != parent)
+      return ch_cli_fail("worker: the trainer that started it is gone");
+  }
   ch_error err = {0, ""};
   rc = ch_worker_run(&o, &err);
   return rc == CH_OK ? 0 : ch_cli_fail(err.message);

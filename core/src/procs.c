@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -23,6 +24,8 @@ static int ch__spawn_one(ch_workers *w, int i) {
   for (; w->argv[k]; k++) argv[k] = w->argv[k];
   argv[k++] = "--id";
   argv[k++] = w->id_arg[i];
+  argv[k++] = "--parent"; /* a worker whose trainer dies leaves with it */
+  argv[k++] = w->parent_arg;
   argv[k] = NULL;
   int rc = posix_spawn(&w->pid[i], argv[0], NULL, NULL, argv, environ);
   if (rc != 0) w->pid[i] = 0;
@@ -38,6 +41,7 @@ int ch_workers_start(ch_workers *w, int n, const char *exe, const char *buffer, 
                         storage, "--model", model,      "--quiet"};
   for (size_t k = 0; k < sizeof args / sizeof args[0]; k++) w->argv[k] = (char *)args[k];
   w->n = n;
+  snprintf(w->parent_arg, sizeof w->parent_arg, "%ld", (long)getpid());
   for (int i = 0; i < n; i++) {
     /* ids far apart from in-process thread ids; unique per worker slot */
     snprintf(w->id_arg[i], sizeof w->id_arg[i], "%d", 1000 + i);

@@ -13,6 +13,7 @@ typedef struct ch_workers {
   int restarts[CH_SPAWN_MAX];
   char *argv[16]; /* the worker command line, shared by all; the --id value is per worker */
   char id_arg[CH_SPAWN_MAX][16];
+  char parent_arg[24]; /* the trainer's pid: workers leave when it dies (--parent) */
 } ch_workers;
 
 /* Start n copies of `exe worker --buffer B --storage S --model M --id ID --quiet`. */

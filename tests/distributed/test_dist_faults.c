@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -164,11 +165,46 @@ static void test_trainer_killed_then_resumed(void **state) {
   assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* A process that has exited (gone, or a zombie its new parent has not reaped yet). */
+static int exited(pid_t pid) {
+  char path[64], stat[256] = "";
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 1;
+  size_t n = fread(stat, 1, sizeof stat - 1, f);
+  fclose(f);
+  stat[n] = 0;
+  const char *paren = strrchr(stat, ')');
+  return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/* Workers started by a trainer leave when it is killed, rather than wait for it forever. */
+static void test_workers_leave_with_their_trainer(void **state) {
+  (void)state;
+  if (!have_redis) skip();
+  pid_t pid = start_train("orphan", "orphan", 0);
+  wait_iteration(pid, "orphan", 1);
+  pid_t workers[8];
+  int n = dist_worker_pids(pid, workers, 8);
+  assert_true(n >= 1);
+  assert_int_equal(kill(pid, SIGKILL), 0); /* the trainer alone */
+  assert_true(dist_wait(pid, 10) >= 0);
+  int left = 0;
+  for (int tries = 0; tries < 100 && left < n; tries++) {
+    left = 0;
+    for (int i = 0; i < n; i++) left += exited(workers[i]);
+    if (left < n) nanosleep(&(struct timespec){0, 100000000L}, NULL);
+  }
+  dist_kill_group(pid); /* whatever is left, so the next test starts clean */
+  assert_int_equal(left, n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_worker_killed),
       cmocka_unit_test(test_redis_restarted),
       cmocka_unit_test(test_trainer_killed_then_resumed),
+      cmocka_unit_test(test_workers_leave_with_their_trainer),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
