@@ -79,6 +79,8 @@ struct ch_rollout {
   atomic_llong ns_policy, ns_env, ns_reward;
 };
 
+#define CH__OUTAGE_SECONDS 120.0 /* an unreachable buffer is waited for this long */
+
 static long long ch__ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -246,6 +248,25 @@ static int ch__start_car(ch__worker *w, int k, ch_error *err) {
   return rc;
 }
 
+/* Push an encoded segment. A buffer that cannot be reached (a redis restart) is waited for, as
+** the trainer waits, up to CH__OUTAGE_SECONDS; the segment then goes through. */
+static int ch__push_record(ch__worker *w, uint64_t version, size_t len, ch_error *err) {
+  ch_buffer *b = w->r->buffer;
+  long long since = 0;
+  for (;;) {
+    int rc = b->vt->push(b->h, version, w->scratch, len, err);
+    if (rc != CH_ECONN && rc != CH_EIO && rc != CH_ETIMEDOUT) return rc;
+    long long now = ch__ns();
+    if (!since) {
+      since = now;
+      ch_log(CH_LOG_WARN, "worker", "%s; waiting for the buffer", err->message);
+    }
+    if (now - since > (long long)(CH__OUTAGE_SECONDS * 1e9) || atomic_load(&w->r->stop)) return rc;
+    struct timespec pause = {0, 500000000L};
+    nanosleep(&pause, NULL);
+  }
+}
+
 /* Encode car k's segment and push it to the buffer. */
 static int ch__push(ch__worker *w, int k, uint32_t flags, float bootstrap, ch_error *err) {
   size_t T = (size_t)w->T, base = (size_t)k * T;
@@ -274,7 +295,7 @@ static int ch__push(ch__worker *w, int k, uint32_t flags, float bootstrap, ch_er
   size_t len = ch_segment_encoded_size(&seg);
   ch_segment_encode(&seg, w->scratch);
   w->seg_len[k] = 0;
-  return w->r->buffer->vt->push(w->r->buffer->h, seg.policy_version, w->scratch, len, err);
+  return ch__push_record(w, seg.policy_version, len, err);
 }
 
 /* How this step's actions are chosen: the warm-up acts at random; DeepRacer's e-greedy

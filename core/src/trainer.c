@@ -28,9 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CH__MAX_GRAD_NORM 0.5f
-#define CH__VALUE_COEF    0.5
-#define CH__STALL_SECONDS 3.0 /* no new segment this long: ask the workers for more episodes */
+#define CH__MAX_GRAD_NORM  0.5f
+#define CH__VALUE_COEF     0.5
+#define CH__STALL_SECONDS  3.0   /* no new segment this long: ask the workers for more episodes */
+#define CH__OUTAGE_SECONDS 120.0 /* an unreachable buffer is waited for this long, then fatal */
 
 /* Training samples of one iteration, with advantages and returns already computed. */
 typedef struct ch__batch {
@@ -93,7 +94,8 @@ typedef struct ch__trainer {
   double return_scale; /* value targets are returns / return_scale (running std) */
   uint64_t rng;
   double t0;
-  double t_published; /* when the workers got the policy being collected */
+  double t_published;  /* when the workers got the policy being collected */
+  double outage_since; /* when the buffer became unreachable; 0 while it answers */
 } ch__trainer;
 
 static double ch__now(void) {
@@ -575,12 +577,38 @@ static int ch__judge(ch__trainer *t, const ch_record *rec, uint64_t version, ch_
   return 1;
 }
 
+/* A buffer call failed with rc. A connection failure is waited out (a redis restart, a network
+** blip): CH_OK means "try again" until the buffer has been unreachable for CH__OUTAGE_SECONDS;
+** then, or for any other error, rc. */
+static int ch__outage(ch__trainer *t, int rc, const ch_error *err) {
+  if (rc != CH_ECONN && rc != CH_EIO && rc != CH_ETIMEDOUT) return rc;
+  double now = ch__now();
+  if (t->outage_since == 0) {
+    t->outage_since = now;
+    ch_log(CH_LOG_WARN, "trainer", "%s; waiting up to %.0f s for the buffer to come back",
+           err->message, CH__OUTAGE_SECONDS);
+  }
+  if (now - t->outage_since > CH__OUTAGE_SECONDS) return rc;
+  struct timespec pause = {0, 500000000L};
+  nanosleep(&pause, NULL);
+  return CH_OK;
+}
+
+static void ch__outage_over(ch__trainer *t) {
+  if (t->outage_since == 0) return;
+  ch_log(CH_LOG_INFO, "trainer", "the buffer answers again after %.1f s",
+         ch__now() - t->outage_since);
+  t->outage_since = 0;
+}
+
 /* Take one record from the buffer: 1 = used, 0 = nothing yet or rejected, < 0 = error. */
 static int ch__take_record(ch__trainer *t, uint64_t version, ch_iteration_stats *st,
                            ch_error *err) {
   ch_record rec;
   int got = t->buffer.vt->pull(t->buffer.h, 100, &rec, err);
-  if (got <= 0) return got;
+  if (got < 0) return ch__outage(t, got, err) == CH_OK ? 0 : got;
+  ch__outage_over(t);
+  if (got == 0) return 0;
   int verdict = ch__judge(t, &rec, version, st, err);
   if (verdict == 1 && ch__hold(t, &rec) != CH_OK)
     verdict = ch_error_set(err, CH_ENOMEM, "trainer: out of memory");
@@ -607,7 +635,8 @@ static int ch__on_idle(ch__trainer *t, double *last_progress, ch_error *err) {
   /* Episodes lost with a dead worker are run again by the living ones. */
   t->note.round++;
   *last_progress = ch__now();
-  return ch__announce(t, err);
+  int rc = ch__announce(t, err);
+  return rc < 0 ? ch__outage(t, rc, err) : CH_OK;
 }
 
 /* In a terminal, one line that shows the iteration being collected, redrawn in place. */
@@ -939,7 +968,10 @@ static int ch__publish(ch__trainer *t, uint64_t version, int random_actions, ch_
   t->note.version = version;
   t->note.round = 0;
   t->note.random = random_actions;
-  return ch__announce(t, err);
+  int rc;
+  while ((rc = ch__announce(t, err)) < 0 && ch__outage(t, rc, err) == CH_OK) continue;
+  if (rc == CH_OK) ch__outage_over(t);
+  return rc;
 }
 
 /* Storage copies the workers read: the reward now in force (worker processes fetch it). */

@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CH__MAX_ENVS 16
+#define CH__MAX_ENVS       16
+#define CH__OUTAGE_SECONDS 120.0 /* as the trainer: an unreachable buffer is waited for */
 
 static volatile sig_atomic_t ch__stop_requested;
 
@@ -291,11 +292,27 @@ static int ch__begin(ch__worker_proc *w, ch_error *err) {
   return rc == CH_OK ? ch__start(w, err) : rc;
 }
 
+/* A connection failure while reading announcements: wait for the buffer (1) until it has been
+** unreachable for CH__OUTAGE_SECONDS, then give up (0). */
+static int ch__wait_out(const ch__worker_proc *w, int rc, const ch_error *e, double *since) {
+  if (rc != CH_ECONN && rc != CH_EIO && rc != CH_ETIMEDOUT) return 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double now = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+  if (*since == 0) {
+    *since = now;
+    if (!w->o->quiet) ch_log(CH_LOG_WARN, "worker", "%s; waiting for the buffer", e->message);
+  }
+  if (now - *since > CH__OUTAGE_SECONDS) return 0;
+  ch__sleep_ms(500);
+  return 1;
+}
+
 /* Wait for the trainer's first word, then follow its announcements until it is done. */
 static int ch__follow(ch__worker_proc *w, ch_error *err) {
   ch_policy_note n, seen = {0};
   int have = 0, rc = CH_OK;
-  double waited = 0, patience = w->o->wait_seconds > 0 ? w->o->wait_seconds : 120;
+  double waited = 0, patience = w->o->wait_seconds > 0 ? w->o->wait_seconds : 120, outage = 0;
   while (!ch__stop_requested) {
     ch_error e = {0, ""};
     rc = ch_channel_read(&w->buffer, w->o->model, &n, &e);
@@ -304,7 +321,9 @@ static int ch__follow(ch__worker_proc *w, ch_error *err) {
       waited += 0.1;
       continue;
     }
+    if (rc != CH_OK && ch__wait_out(w, rc, &e, &outage)) continue;
     if (rc != CH_OK) return *err = e, rc;
+    outage = 0;
     if (n.done) return CH_OK;
     if (!have || n.spec != seen.spec) {
       if (have && !w->o->quiet)

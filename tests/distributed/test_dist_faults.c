@@ -124,6 +124,24 @@ static void test_redis_restarted(void **state) {
   assert_completed(pid, "rrestart", "rrestart", ITERATIONS);
 }
 
+/* Redis gone for longer than the plugin's own retries (about 3 s): trainer and workers wait
+** for it, say so, and training completes once it is back. */
+static void test_redis_down_for_a_while(void **state) {
+  (void)state;
+  if (!have_redis) skip();
+  pid_t pid = start_train("rdown", "rdown", 0);
+  wait_iteration(pid, "rdown", 1);
+  ch_test_server_kill(&redis);
+  nanosleep(&(struct timespec){6, 0}, NULL);
+  int rc = ch_test_server_restart(&redis);
+  if (rc != 0) {
+    dist_kill_group(pid);
+    fail_msg("redis-server would not restart");
+  }
+  assert_completed(pid, "rdown", "rdown", ITERATIONS);
+  assert_log_has("rdown", "err", "waiting up to 120 s for the buffer");
+}
+
 /* The latest checkpoint's iteration in the catalog, -1 without one. */
 static int latest_iteration(const char *model) {
   cJSON *m = dist_model_json(home, model, NULL);
@@ -203,6 +221,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_worker_killed),
       cmocka_unit_test(test_redis_restarted),
+      cmocka_unit_test(test_redis_down_for_a_while),
       cmocka_unit_test(test_trainer_killed_then_resumed),
       cmocka_unit_test(test_workers_leave_with_their_trainer),
   };
