@@ -1,6 +1,8 @@
 /* bench_buffer.c -- `chicane bench buffer`: segment push+pull throughput, memory vs redis. */
 #include "bench.h"
+
 #include "cli.h"
+#include "clock.h"
 #include "loader.h"
 #include "paths.h"
 #include "rng.h"
@@ -51,17 +53,6 @@ static const char bench_buffer_usage[] =
 #define CH__BACKLOG_BYTES (32.0 * 1024 * 1024)
 #define CH__WARMUP        0.3
 #define CH__STREAM        "chicane:bench:segments"
-
-static double ch__now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void ch__sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Payloads                                                                                    */
@@ -172,7 +163,7 @@ static int ch__produce(ch_buffer *b, const ch__payload *p, uint32_t worker, ch_e
     ch_segment_encode(&seg, buf);
     while ((rc = b->vt->push(b->h, 0, buf, p->encoded, err)) == CH_ERANGE &&
            !atomic_load(&ch__stop))
-      ch__sleep_ms(1);
+      ch_clock_sleep(0.001);
     if (rc == CH_ERANGE) rc = CH_OK; /* stopped while the buffer was full */
   }
   free(buf);
@@ -187,9 +178,9 @@ typedef struct ch__count {
 
 /* Pull, decode (CRC checked) and ack for `seconds` after the warm-up. */
 static int ch__consume(ch_buffer *b, double seconds, ch__count *c, ch_error *err) {
-  double t0 = ch__now(), start = t0 + CH__WARMUP, end = start + seconds, now = t0;
+  double t0 = ch_clock_now(), start = t0 + CH__WARMUP, end = start + seconds, now = t0;
   *c = (ch__count){0, 0, 0};
-  while ((now = ch__now()) < end) {
+  while ((now = ch_clock_now()) < end) {
     ch_record rec;
     int got = b->vt->pull(b->h, 100, &rec, err);
     if (got < 0) return got;
@@ -202,7 +193,7 @@ static int ch__consume(ch_buffer *b, double seconds, ch__count *c, ch_error *err
     size_t len = rec.len;
     b->vt->ack(b->h, &rec);
     if (rc != CH_OK) return ch_error_set(err, rc, "a record did not decode: %s", e.message);
-    if (ch__now() >= start) c->records++, c->bytes += (double)len;
+    if (ch_clock_now() >= start) c->records++, c->bytes += (double)len;
   }
   c->seconds = now - start;
   return CH_OK;
@@ -357,7 +348,7 @@ static int ch__start_redis(pid_t *pid, char *url, size_t cap, ch_error *err) {
       ch_buffer_close(&b);
       return CH_OK;
     }
-    ch__sleep_ms(50);
+    ch_clock_sleep(0.05);
   }
   return ch_error_set(err, CH_ETIMEDOUT, "redis-server on port %d did not answer within 10 s",
                       port);

@@ -1,6 +1,8 @@
 /* bench_env.c -- `chicane bench env`: env plugin steps/s per sensor and race type, as JSON. */
 #include "bench.h"
+
 #include "cli.h"
+#include "clock.h"
 #include "loader.h"
 #include "paths.h"
 #include "reward.h"
@@ -41,12 +43,6 @@ static const char bench_env_usage[] =
     "  --track T     track name or path (default bayside)\n"
     "  --plugin NAME env plugin (default sim2d)\n"
     "  --help        this text\n";
-
-static double ch__now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* CPU time of this thread: a call's cost without the time other processes take the core. */
 static double ch__cpu_now(void) {
@@ -92,7 +88,7 @@ static double ch__kinematics(uint32_t cars, double seconds) {
   if (!c) return 0;
   for (uint32_t i = 0; i < cars; i++) c[i].cs = 1;
   long long steps = 0;
-  double t0 = ch__now(), t = t0;
+  double t0 = ch_clock_now(), t = t0;
   while (t - t0 < seconds) {
     for (int n = 0; n < 64; n++)
       for (uint32_t i = 0; i < cars; i++) {
@@ -101,7 +97,7 @@ static double ch__kinematics(uint32_t cars, double seconds) {
         ch__bicycle(&c[i], tan(steer * (3.14159265358979323846 / 180)) / 0.164, 1.5);
       }
     steps += 64LL * cars;
-    t = ch__now();
+    t = ch_clock_now();
   }
   volatile double sink = c[0].x + c[0].y; /* keeps the loop from being optimised away */
   (void)sink;
@@ -174,7 +170,7 @@ static int ch__drive(ch__run *r, ch_env *env, ch__bufs *b, ch_reward *reward, lo
                      double *elapsed) {
   const ch_env_spec *sp = &env->spec;
   uint64_t episodes = sp->num_cars;
-  double t0 = ch__now(), t = t0, sum = 0;
+  double t0 = ch_clock_now(), t = t0, sum = 0;
   int rc = CH_OK;
   while (rc == CH_OK && t - t0 < r->seconds) {
     for (int n = 0; rc == CH_OK && n < 16; n++) {
@@ -189,7 +185,7 @@ static int ch__drive(ch__run *r, ch_env *env, ch__bufs *b, ch_reward *reward, lo
       }
       *steps += sp->num_cars;
     }
-    t = ch__now();
+    t = ch_clock_now();
   }
   *elapsed = t - t0;
   return rc;

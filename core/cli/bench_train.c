@@ -4,8 +4,10 @@
 #endif
 
 #include "bench.h"
+
 #include "catalog.h"
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "evaluate.h"
 #include "loader.h"
@@ -65,12 +67,6 @@ static const char bench_train_usage[] =
 #define CH__HOSTED_SECONDS  3600.0  /* DESIGN.md 7: the hosted service takes 1 to 3 hours */
 #define CH__MAX_RUNS        21
 #define CH__MAX_TRACK_NAMES 32
-
-static double ch__now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double ch__round(double v, double unit) {
   return round(v / unit) * unit;
@@ -197,9 +193,9 @@ static int ch__train(const ch_train_config *base, const ch__opts *o, const ch__h
   if (!c) return ch_error_set(err, CH_ENOMEM, "out of memory");
   int rc = ch__run_config(base, o, r, c, err);
   ch_train_options to = {.storage_root = h->storage, .catalog_path = h->catalog, .quiet = 1};
-  double t0 = ch__now();
+  double t0 = ch_clock_now();
   if (rc == CH_OK) rc = ch_train(c, &to, &r->sum, err);
-  r->wall = ch__now() - t0;
+  r->wall = ch_clock_now() - t0;
   free(c);
   return rc;
 }
@@ -638,7 +634,7 @@ int ch_bench_train(int argc, char **argv) {
   ch_train_config *c = malloc(sizeof *c);
   if (!c) return ch_cli_fail("out of memory");
   ch__home h = {"", "", ""};
-  double t0 = ch__now();
+  double t0 = ch_clock_now();
   int rc = ch__load(&o, c, &err);
   if (rc == CH_OK) rc = ch__home_make(&h, &err);
   cJSON *root = cJSON_CreateObject();
@@ -648,7 +644,7 @@ int ch_bench_train(int argc, char **argv) {
   ch__stdout_back(saved);
   ch__home_remove(&h);
   if (rc == CH_OK) {
-    ch__add(root, "seconds", ch__now() - t0, 0.01);
+    ch__add(root, "seconds", ch_clock_now() - t0, 0.01);
     char *text = cJSON_Print(root);
     printf("%s\n", text);
     cJSON_free(text);

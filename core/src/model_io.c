@@ -1,6 +1,8 @@
 /* model_io.c -- whole models: export, import, clone, delete, and the catalog from storage. */
 #include "model_io.h"
 
+#include "clock.h"
+
 #include "evaluate.h"
 #include "log.h"
 #include "model.h"
@@ -325,12 +327,6 @@ int ch_model_sync_records(ch_session *s, const char *model, ch_error *err) {
 
 /* ---- runs ------------------------------------------------------------------------------ */
 
-static double ch__monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static cJSON *ch__run_record(const ch_run_info *r) {
   cJSON *o = cJSON_CreateObject();
   ch__add_str(o, "model", r->model);
@@ -356,7 +352,7 @@ int ch_model_run_begin(ch_session *s, const char *model, const char *command_lin
                        ch_model_run *run, ch_error *err) {
   memset(run, 0, sizeof *run);
   snprintf(run->model, sizeof run->model, "%s", model);
-  run->t0 = ch__monotonic();
+  run->t0 = ch_clock_now();
   run->started = (int64_t)time(NULL);
   if (gethostname(run->host, sizeof run->host - 1) != 0) snprintf(run->host, sizeof run->host, "?");
   run->command_line = command_line ? strdup(command_line) : NULL;
@@ -373,7 +369,7 @@ int ch_model_run_begin(ch_session *s, const char *model, const char *command_lin
 int ch_model_run_end(ch_session *s, ch_model_run *run, const char *stop_reason, int64_t iterations,
                      int64_t env_steps, ch_error *err) {
   int64_t ended = (int64_t)time(NULL);
-  double seconds = ch__monotonic() - run->t0;
+  double seconds = ch_clock_now() - run->t0;
   ch_run_info r = {run->id,    run->model, run->started, ended,     (char *)stop_reason,
                    iterations, env_steps,  seconds,      run->host, run->command_line};
   int rc = ch__store_run(s, run->key, &r, err);

@@ -1,6 +1,8 @@
 /* rollout.c -- worker threads: step a batch of cars with the policy, cut episodes into segments. */
 #include "rollout.h"
 
+#include "clock.h"
+
 #include "log.h"
 #include "obs.h"
 #include "paths.h"
@@ -80,12 +82,6 @@ struct ch_rollout {
 };
 
 #define CH__OUTAGE_SECONDS 120.0 /* an unreachable buffer is waited for this long */
-
-static long long ch__ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void ch__fail(ch_rollout *r, const ch_error *e) {
   pthread_mutex_lock(&r->mu);
@@ -256,14 +252,13 @@ static int ch__push_record(ch__worker *w, uint64_t version, size_t len, ch_error
   for (;;) {
     int rc = b->vt->push(b->h, version, w->scratch, len, err);
     if (rc != CH_ECONN && rc != CH_EIO && rc != CH_ETIMEDOUT) return rc;
-    long long now = ch__ns();
+    long long now = ch_clock_ns();
     if (!since) {
       since = now;
       ch_log(CH_LOG_WARN, "worker", "%s; waiting for the buffer", err->message);
     }
     if (now - since > (long long)(CH__OUTAGE_SECONDS * 1e9) || atomic_load(&w->r->stop)) return rc;
-    struct timespec pause = {0, 500000000L};
-    nanosleep(&pause, NULL);
+    ch_clock_sleep(0.5);
   }
 }
 
@@ -397,17 +392,17 @@ static int ch__run_episodes(ch__worker *w, ch_error *err) {
   for (int k = 0; rc == CH_OK && k < w->K && started < w->quota; k++, started++)
     rc = ch__start_car(w, k, err);
   while (rc == CH_OK && finished < w->quota && !atomic_load(&w->r->stop)) {
-    long long t0 = ch__ns();
+    long long t0 = ch_clock_ns();
     rc = ch__act(w, err);
-    long long t1 = ch__ns();
+    long long t1 = ch_clock_ns();
     if (rc == CH_OK)
       rc = w->env.vt->step(w->env.h, w->steer, w->speed, w->active, w->obs, w->I ? w->image : NULL,
                            w->params, w->status, err);
-    long long t2 = ch__ns();
+    long long t2 = ch_clock_ns();
     int n = rc == CH_OK ? ch__after_step(w, err) : rc;
     atomic_fetch_add(&w->r->ns_policy, t1 - t0);
     atomic_fetch_add(&w->r->ns_env, t2 - t1);
-    atomic_fetch_add(&w->r->ns_reward, ch__ns() - t2);
+    atomic_fetch_add(&w->r->ns_reward, ch_clock_ns() - t2);
     if (n < 0) return n;
     finished += n;
     atomic_fetch_add(&w->r->episodes_done, n);

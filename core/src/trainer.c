@@ -3,6 +3,8 @@
 ** catalog, and the new policy is handed back to the workers. */
 #include "trainer.h"
 
+#include "clock.h"
+
 #include "channel.h"
 #include "log.h"
 #include "model.h"
@@ -97,12 +99,6 @@ typedef struct ch__trainer {
   double t_published;  /* when the workers got the policy being collected */
   double outage_since; /* when the buffer became unreachable; 0 while it answers */
 } ch__trainer;
-
-static double ch__now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int ch__batch_reserve(ch__batch *b, int more) {
   if (b->n + more <= b->cap) return CH_OK;
@@ -582,22 +578,21 @@ static int ch__judge(ch__trainer *t, const ch_record *rec, uint64_t version, ch_
 ** then, or for any other error, rc. */
 static int ch__outage(ch__trainer *t, int rc, const ch_error *err) {
   if (rc != CH_ECONN && rc != CH_EIO && rc != CH_ETIMEDOUT) return rc;
-  double now = ch__now();
+  double now = ch_clock_now();
   if (t->outage_since == 0) {
     t->outage_since = now;
     ch_log(CH_LOG_WARN, "trainer", "%s; waiting up to %.0f s for the buffer to come back",
            err->message, CH__OUTAGE_SECONDS);
   }
   if (now - t->outage_since > CH__OUTAGE_SECONDS) return rc;
-  struct timespec pause = {0, 500000000L};
-  nanosleep(&pause, NULL);
+  ch_clock_sleep(0.5);
   return CH_OK;
 }
 
 static void ch__outage_over(ch__trainer *t) {
   if (t->outage_since == 0) return;
   ch_log(CH_LOG_INFO, "trainer", "the buffer answers again after %.1f s",
-         ch__now() - t->outage_since);
+         ch_clock_now() - t->outage_since);
   t->outage_since = 0;
 }
 
@@ -631,17 +626,17 @@ static int ch__on_idle(ch__trainer *t, double *last_progress, ch_error *err) {
     return failed ? failed : CH_OK;
   }
   if (t->procs.n) ch_workers_supervise(&t->procs);
-  if (ch__now() - *last_progress < CH__STALL_SECONDS) return CH_OK;
+  if (ch_clock_now() - *last_progress < CH__STALL_SECONDS) return CH_OK;
   /* Episodes lost with a dead worker are run again by the living ones. */
   t->note.round++;
-  *last_progress = ch__now();
+  *last_progress = ch_clock_now();
   int rc = ch__announce(t, err);
   return rc < 0 ? ch__outage(t, rc, err) : CH_OK;
 }
 
 /* In a terminal, one line that shows the iteration being collected, redrawn in place. */
 static void ch__status_line(ch__trainer *t, const ch_iteration_stats *st) {
-  double now = ch__now();
+  double now = ch_clock_now();
   if (!t->tty || t->opt->quiet || now - t->last_status < 0.1) return;
   t->last_status = now;
   printf("\r\033[Kiter %4lld | collecting: %d of %d episodes, %d steps | %.1f s",
@@ -652,7 +647,7 @@ static void ch__status_line(ch__trainer *t, const ch_iteration_stats *st) {
 
 static int ch__collect(ch__trainer *t, uint64_t version, ch_iteration_stats *st, ch_error *err) {
   int want = t->cfg->hp.num_episodes_between_training;
-  double last_progress = ch__now();
+  double last_progress = ch_clock_now();
   t->batch.n = 0;
   ch__seen_clear(&t->seen);
   ch_train_log_begin(t->log, st->total_episodes);
@@ -660,7 +655,7 @@ static int ch__collect(ch__trainer *t, uint64_t version, ch_iteration_stats *st,
     int rc = ch__take_record(t, version, st, err);
     if (rc < 0) return rc;
     if (rc == 1)
-      last_progress = ch__now();
+      last_progress = ch_clock_now();
     else if ((rc = ch__on_idle(t, &last_progress, err)) != CH_OK)
       return rc;
     ch__status_line(t, st);
@@ -726,10 +721,10 @@ static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *su
                             CH__MAX_GRAD_NORM};
   ch_ppo_stats st;
   ch__gather(t, idx, m);
-  double t0 = ch__now();
+  double t0 = ch_clock_now();
   int rc = t->net.vt->forward(t->net.h, t->mb_obs, (uint32_t)m, t->mb_logits, t->mb_value, err);
   if (rc != CH_OK) return rc;
-  double t1 = ch__now();
+  double t1 = ch_clock_now();
   if (t->space.continuous)
     ch_ppo_loss_gaussian(&pp, &x, m, t->space.num_actions, t->mb_logits, t->mb_value, t->mb_act,
                          t->mb_logp, t->mb_adv, t->mb_ret, old_value, t->mb_dlogits, t->mb_dvalue,
@@ -738,19 +733,19 @@ static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *su
     ch_ppo_loss_categorical(&pp, &x, m, c->num_actions, t->mb_logits, t->mb_value, t->mb_index,
                             t->mb_logp, t->mb_adv, t->mb_ret, old_value, t->mb_dlogits,
                             t->mb_dvalue, &st);
-  double t2 = ch__now();
+  double t2 = ch_clock_now();
   if (ch_ppo_kl_exceeded(&x, st.approx_kl)) {
     *kl_stop = 1; /* SB3's order: judged before this minibatch's step, which is not taken */
     return CH_OK;
   }
   t->net.vt->zero_grad(t->net.h);
   rc = t->net.vt->backward(t->net.h, t->mb_dlogits, t->mb_dvalue, err);
-  double t3 = ch__now();
+  double t3 = ch_clock_now();
   if (rc == CH_OK) rc = t->net.vt->optimizer_step(t->net.h, &oc, err);
   times->forward_seconds += t1 - t0;
   times->loss_seconds += t2 - t1;
   times->backward_seconds += t3 - t2;
-  times->optimizer_seconds += ch__now() - t3;
+  times->optimizer_seconds += ch_clock_now() - t3;
   sum->policy_loss += st.policy_loss;
   sum->value_loss += st.value_loss;
   sum->entropy += st.entropy;
@@ -958,7 +953,7 @@ static const char *ch__stop_reason(const ch__trainer *t, const ch_iteration_stat
 /* Hand the workers policy `version`: threads get the parameters at once; processes get an
 ** announcement pointing at the checkpoint, which must be stored first. */
 static int ch__publish(ch__trainer *t, uint64_t version, int random_actions, ch_error *err) {
-  t->t_published = ch__now();
+  t->t_published = ch_clock_now();
   if (!t->distributed) {
     t->net.vt->get_params(t->net.h, t->params, t->net.spec.param_count);
     ch_rollout_publish(t->rollout, version, t->params, t->net.spec.param_count, random_actions,
@@ -1072,13 +1067,13 @@ static int ch__iteration(ch__trainer *t, ch_iteration_stats *st, char *stop, siz
   if (rc != CH_OK) return rc;
   st->total_episodes += st->episodes;
   st->total_steps += st->steps;
-  double t_collected = ch__now();
+  double t_collected = ch_clock_now();
   rc = ch__update(t, st, err);
   if (rc != CH_OK) return rc;
   st->rollout_seconds = t_collected - t->t_published;
   ch__worker_times(t, st);
-  st->update_seconds = ch__now() - t_collected;
-  st->elapsed_seconds = ch__now() - t->t0;
+  st->update_seconds = ch_clock_now() - t_collected;
+  st->elapsed_seconds = ch_clock_now() - t->t0;
   uint64_t next = (uint64_t)st->iteration + 1;
   /* Threads drive the new policy while we checkpoint; processes need the checkpoint first,
   ** and an on_iteration callback may change what the workers drive. */
@@ -1149,13 +1144,13 @@ int ch_train(const ch_train_config *cfg, const ch_train_options *o, ch_train_sum
   t.tty = isatty(STDOUT_FILENO);
   t.return_scale = 1.0;
   t.rng = cfg->seed ^ 0x5eedull;
-  t.t0 = ch__now();
+  t.t0 = ch_clock_now();
   int rc = ch__setup(&t, err);
 
   /* a resumed run must not replay the shuffles of the first one */
   t.rng ^= (uint64_t)t.first_iteration * 0x9e3779b97f4a7c15ull;
   if (rc == CH_OK) rc = ch__loop(&t, out, err);
-  out->seconds = ch__now() - t.t0;
+  out->seconds = ch_clock_now() - t.t0;
   ch_rollout_stop(t.rollout);
   t.rollout = NULL;
   if (rc != CH_OK) snprintf(out->stop_reason, sizeof out->stop_reason, "failed: %s", err->message);

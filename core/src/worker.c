@@ -1,6 +1,8 @@
 /* worker.c -- simulation worker processes: model spec from storage, policy from the channel. */
 #include "worker.h"
 
+#include "clock.h"
+
 #include "channel.h"
 #include "log.h"
 #include "paths.h"
@@ -103,11 +105,6 @@ typedef struct ch__worker_proc {
   int num_temp;
   ch_rollout *rollout;
 } ch__worker_proc;
-
-static void ch__sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static int ch__get(ch__worker_proc *w, const char *key, char **text, size_t *len, ch_error *err) {
   void *data = NULL;
@@ -296,15 +293,13 @@ static int ch__begin(ch__worker_proc *w, ch_error *err) {
 ** unreachable for CH__OUTAGE_SECONDS, then give up (0). */
 static int ch__wait_out(const ch__worker_proc *w, int rc, const ch_error *e, double *since) {
   if (rc != CH_ECONN && rc != CH_EIO && rc != CH_ETIMEDOUT) return 0;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  double now = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+  double now = ch_clock_now();
   if (*since == 0) {
     *since = now;
     if (!w->o->quiet) ch_log(CH_LOG_WARN, "worker", "%s; waiting for the buffer", e->message);
   }
   if (now - *since > CH__OUTAGE_SECONDS) return 0;
-  ch__sleep_ms(500);
+  ch_clock_sleep(0.5);
   return 1;
 }
 
@@ -317,7 +312,7 @@ static int ch__follow(ch__worker_proc *w, ch_error *err) {
     ch_error e = {0, ""};
     rc = ch_channel_read(&w->buffer, w->o->model, &n, &e);
     if (rc == CH_ENOTFOUND && !have && waited < patience) {
-      ch__sleep_ms(100);
+      ch_clock_sleep(0.1);
       waited += 0.1;
       continue;
     }
@@ -340,7 +335,7 @@ static int ch__follow(ch__worker_proc *w, ch_error *err) {
       seen = n;
     }
     if ((rc = ch_rollout_failed(w->rollout, err)) != 0) return rc;
-    ch__sleep_ms(20);
+    ch_clock_sleep(0.02);
   }
   return CH_OK;
 }

@@ -1,6 +1,8 @@
 /* dist_support.c -- distributed tests: start, watch and kill chicane processes. */
 #include "dist_test.h"
 
+#include "clock.h"
+
 #include "paths.h"
 
 #include <arpa/inet.h>
@@ -20,17 +22,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-static double dist_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void dist_sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 void dist_make_home(char *dir, size_t cap) {
   const char *tmp = getenv("TMPDIR");
@@ -118,17 +109,17 @@ void dist_kill_group(pid_t pid) {
 }
 
 int dist_wait(pid_t pid, double seconds) {
-  double end = dist_now() + seconds;
+  double end = ch_clock_now() + seconds;
   for (;;) {
     int status;
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     assert_int_equal(r, 0);
-    if (dist_now() > end) {
+    if (ch_clock_now() > end) {
       dist_kill_group(pid);
       fail_msg("pid %d still running after %.0f s: killed", (int)pid, seconds);
     }
-    dist_sleep_ms(50);
+    ch_clock_sleep(0.05);
   }
 }
 
@@ -164,14 +155,14 @@ static int dist_exited(pid_t pid) {
 
 int dist_wait_for(const char *home, const char *log, const char *which, const char *text, pid_t pid,
                   double seconds) {
-  double end = dist_now() + seconds;
+  double end = ch_clock_now() + seconds;
   for (;;) {
     char *s = dist_read_log(home, log, which);
     int found = strstr(s, text) != NULL;
     free(s);
     if (found) return 0;
-    if (dist_now() > end || dist_exited(pid)) return -1;
-    dist_sleep_ms(20);
+    if (ch_clock_now() > end || dist_exited(pid)) return -1;
+    ch_clock_sleep(0.02);
   }
 }
 
