@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "plugin_open.h"
 #include "servers.h"
@@ -797,8 +799,8 @@ static void test_redis_foreign_entries(void **state) {
   assert_true(log_has("no field 'i'"));
   assert_true(log_has("3 skipped by this handle"));
   for (int i = 0; i < 3; i++) freeReplyObject((redisReply *)ids[i]);
+  be->vt->close(buf); /* acks are sent in batches; close sends what is left */
   assert_int_equal(raw_integer(&be->server, "XLEN %s", stream), 0); /* acked and deleted */
-  be->vt->close(buf);
 }
 
 static void test_redis_password(void **state) {
@@ -936,6 +938,139 @@ static void test_redis_meta_shared(void **state) {
   be->vt->close(b);
 }
 
+/* ---- redis: reads ahead and batched acks -------------------------------------------------- */
+
+/* Push r1..r10, then in a child process pull r1..r4 without acking and die without close: the
+** plugin reads ahead (r5..r7 are pending for the child, never handed out). Returns the pending
+** count the child left. */
+static long long batch_child_dies(const backend *be, const char *extra) {
+  char stream[64];
+  current_stream(be, stream, sizeof stream);
+  void *buf = open_buffer(be, NULL);
+  char text[16];
+  for (int i = 1; i <= 10; i++) {
+    snprintf(text, sizeof text, "r%d", i);
+    push_text(be, buf, (uint64_t)i, text);
+  }
+  be->vt->close(buf);
+  fflush(NULL);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    char config[1024];
+    make_config(be, extra, config, sizeof config);
+    void *c = NULL;
+    ch_error err = {0};
+    int ok = be->vt->open(config, &capture_host, &c, &err) == CH_OK;
+    ch_record r;
+    for (int i = 0; ok && i < 4; i++) ok = be->vt->pull(c, 0, &r, &err) == 1;
+    _exit(ok ? 0 : 1); /* a crash: no ack, no close */
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  redisReply *p = raw_command(&be->server, "XPENDING %s trainers", stream);
+  assert_int_equal(p->type, REDIS_REPLY_ARRAY);
+  long long pending = p->element[0]->integer;
+  freeReplyObject(p);
+  return pending;
+}
+
+/* Every record r1..r10 exactly once from buf, in any order, then nothing. */
+static void expect_each_once(const backend *be, void *buf) {
+  int seen[11] = {0};
+  for (int i = 0; i < 10; i++) {
+    ch_record r;
+    pull_one(be, buf, 5000, &r);
+    assert_true(r.id >= 1 && r.id <= 10);
+    char text[16];
+    snprintf(text, sizeof text, "r%d", (int)r.id);
+    assert_text(&r, text);
+    seen[r.id]++;
+    be->vt->ack(buf, &r);
+  }
+  for (int i = 1; i <= 10; i++)
+    if (seen[i] != 1) fail_msg("record %d delivered %d times", i, seen[i]);
+  assert_nothing(be, buf, 300);
+}
+
+/* A consumer that read a batch ahead and died: its successor of the same name gets the pulled
+** and the read-ahead records at once, in order, each once. */
+static void test_redis_batch_dies_same_name(void **state) {
+  BACKEND(state);
+  const char *extra = "\"consumer\": \"batcher\", \"claim_idle_ms\": 3600000";
+  long long pending = batch_child_dies(be, extra);
+  if (pending <= 4) fail_msg("the child left %lld pending: it read nothing ahead", pending);
+  void *buf = open_buffer(be, extra);
+  for (int i = 1; i <= 10; i++) {
+    ch_record r;
+    pull_one(be, buf, 0, &r);
+    assert_int_equal(r.id, (uint64_t)i);
+    be->vt->ack(buf, &r);
+  }
+  assert_nothing(be, buf, 0);
+  be->vt->close(buf);
+}
+
+/* ... and a consumer of another name gets them once they are idle past claim_idle_ms. */
+static void test_redis_batch_dies_other_name(void **state) {
+  BACKEND(state);
+  long long pending = batch_child_dies(be, "\"consumer\": \"died\", \"claim_idle_ms\": 100");
+  if (pending <= 4) fail_msg("the child left %lld pending: it read nothing ahead", pending);
+  void *buf = open_buffer(be, "\"consumer\": \"heir\", \"claim_idle_ms\": 100");
+  expect_each_once(be, buf);
+  be->vt->close(buf);
+}
+
+/* Acks go out when ack_batch gather, before the next read, and on close. */
+static void test_redis_ack_batches(void **state) {
+  BACKEND(state);
+  char stream[64];
+  current_stream(be, stream, sizeof stream);
+  void *buf = open_buffer(be, "\"ack_batch\": 3, \"pull_batch\": 2");
+  char text[16];
+  for (int i = 1; i <= 8; i++) {
+    snprintf(text, sizeof text, "r%d", i);
+    push_text(be, buf, (uint64_t)i, text);
+  }
+  ch_record r[8];
+  for (int i = 0; i < 3; i++) pull_one(be, buf, 0, &r[i]); /* reads 1, then 2 (r2, r3) */
+  be->vt->ack(buf, &r[0]);
+  be->vt->ack(buf, &r[1]);
+  assert_int_equal(raw_integer(&be->server, "XLEN %s", stream), 8); /* gathered, not sent */
+  be->vt->ack(buf, &r[2]);
+  assert_int_equal(raw_integer(&be->server, "XLEN %s", stream), 5); /* a full batch went */
+  pull_one(be, buf, 0, &r[3]);
+  be->vt->ack(buf, &r[3]);
+  assert_int_equal(raw_integer(&be->server, "XLEN %s", stream), 5);
+  pull_one(be, buf, 0, &r[4]); /* r5 is read ahead with r4: no read, no flush */
+  assert_int_equal(raw_integer(&be->server, "XLEN %s", stream), 5);
+  pull_one(be, buf, 0, &r[5]); /* a read: the ack of r4 goes first */
+  assert_int_equal(raw_integer(&be->server, "XLEN %s", stream), 4);
+  assert_int_equal(be->vt->size(buf), 2); /* r7 (read ahead, still held) and r8 */
+  be->vt->ack(buf, &r[4]);
+  be->vt->ack(buf, &r[5]);
+  be->vt->close(buf);
+  assert_int_equal(raw_integer(&be->server, "XLEN %s", stream), 2);
+}
+
+/* The push script runs by its SHA1; a server that lost its script cache still takes pushes. */
+static void test_redis_script_cache_lost(void **state) {
+  BACKEND(state);
+  void *buf = open_buffer(be, NULL);
+  push_text(be, buf, 1, "cached");
+  freeReplyObject(raw_command(&be->server, "SCRIPT FLUSH"));
+  push_text(be, buf, 2, "sent whole");
+  push_text(be, buf, 3, "cached again");
+  for (int i = 1; i <= 3; i++) {
+    ch_record r;
+    pull_one(be, buf, 0, &r);
+    assert_text(&r, i == 1 ? "cached" : i == 2 ? "sent whole" : "cached again");
+    be->vt->ack(buf, &r);
+  }
+  be->vt->close(buf);
+}
+
 /* ---- groups ----------------------------------------------------------------------------- */
 
 static int setup_memory(void **state) {
@@ -998,6 +1133,10 @@ int main(void) {
       cmocka_unit_test_setup(test_redis_meta_shared, fresh),
       cmocka_unit_test_setup(test_redis_server_restart, fresh),
       cmocka_unit_test_setup(test_redis_server_down, fresh),
+      cmocka_unit_test_setup(test_redis_batch_dies_same_name, fresh),
+      cmocka_unit_test_setup(test_redis_batch_dies_other_name, fresh),
+      cmocka_unit_test_setup(test_redis_ack_batches, fresh),
+      cmocka_unit_test_setup(test_redis_script_cache_lost, fresh),
   };
   int failed = cmocka_run_group_tests_name("buffer memory", memory_cases, setup_memory, NULL);
   failed += cmocka_run_group_tests_name("buffer redis", redis_cases, setup_redis, teardown_redis);
