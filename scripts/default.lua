@@ -6,7 +6,9 @@
 -- other example scripts here show the rest: curriculum.lua (on_iteration: switch tracks, decay
 -- the learning rate), continuous.lua (continuous actions), camera.lua (camera + CNN),
 -- object_avoidance.lua (boxes on the track), head_to_head.lua (bot cars) and
--- multi_track.lua (several tracks at once). To start from a DeepRacer model's files, add
+-- multi_track.lua (several tracks at once), fast_lap.lua (SAC within 10% of the reference
+-- lap in about a minute) and generalize.lua (train on two tracks, drive a third). To start
+-- from a DeepRacer model's files, add
 --   deepracer = { model_metadata = "model_metadata.json", hyperparameters = "hyperparameters.json" },
 -- and the action space, sensor, network, algorithm and hyperparameters come from them (keys
 -- written here still win).

@@ -8,5 +8,5 @@ return {
   action_space = action_grid(linspace(-30, 30, 5), { 1.5, 2.5, 3.5 }),
   start = { advance = 0.05, alternate_direction = true },
   workers = 2,
-  stop = { max_seconds = 1800, avg_progress = 95 },
+  stop = { max_seconds = 300 }, -- progress alone is reached long before the laps get fast
 }
