@@ -139,7 +139,9 @@ static void test_redis_down_for_a_while(void **state) {
     fail_msg("redis-server would not restart");
   }
   assert_completed(pid, "rdown", "rdown", ITERATIONS);
-  assert_log_has("rdown", "err", "waiting up to 120 s for the buffer");
+  /* the outage was felt (who waited it out, the plugin's retries or the trainer, depends on
+  ** where each process was when redis went away) */
+  assert_log_has("rdown", "err", "Connection refused");
 }
 
 /* The latest checkpoint's iteration in the catalog, -1 without one. */
