@@ -298,6 +298,14 @@ static int ch__store_spec(ch__trainer *t, ch_error *err) {
   return rc;
 }
 
+/* Put context in front of err's message (copied first: vsnprintf must not read what it
+** writes). */
+static int ch__error_context(ch_error *err, int rc, const char *context) {
+  char inner[sizeof err->message];
+  snprintf(inner, sizeof inner, "%s", err->message);
+  return ch_error_set(err, rc, "%s: %s", context, inner);
+}
+
 static void ch__critics_key(const ch__trainer *t, int64_t iteration, char *key, size_t cap);
 
 /* SAC's critics of the checkpoint resumed (its replay memory starts empty again). */
@@ -309,8 +317,7 @@ static int ch__load_critics(ch__trainer *t, int64_t iteration, ch_error *err) {
   int rc = t->session.st->get(t->session.st_h, key, &blob, &len, err);
   if (rc == CH_OK) rc = ch_sac_learner_load(t->sac, blob, len, err);
   if (blob) t->session.st->free_data(t->session.st_h, blob);
-  if (rc != CH_OK) ch_error_set(err, rc, "%s: %s", key, err->message);
-  return rc;
+  return rc == CH_OK ? rc : ch__error_context(err, rc, key);
 }
 
 /* Continue a model from its latest checkpoint: weights, optimizer state, counters. */
@@ -346,9 +353,12 @@ static int ch__clone_weights(ch__trainer *t, ch_error *err) {
   int rc = ch_model_load(&t->session, src, &m, err), loaded = rc == CH_OK;
   if (rc == CH_OK) {
     rc = t->net.vt->load(t->net.h, m.blob, m.blob_len, err);
-    if (rc != CH_OK)
-      ch_error_set(err, rc, "clone_from '%s': its weights do not fit this network: %s", src,
-                   err->message);
+    if (rc != CH_OK) {
+      char context[256];
+      snprintf(context, sizeof context, "clone_from '%s': its weights do not fit this network",
+               src);
+      ch__error_context(err, rc, context);
+    }
   }
   ch_checkpoint_info ck;
   if (rc == CH_OK && ch_catalog_latest_checkpoint(t->session.cat, src, &ck, err) == CH_OK) {

@@ -1,5 +1,6 @@
 /* dist_support.c -- distributed tests: start, watch and kill chicane processes. */
 #include "dist_test.h"
+#include "servers.h"
 
 #include "clock.h"
 
@@ -299,4 +300,11 @@ int dist_unused_port(void) {
   assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
   close(fd); /* closed, so nothing listens there (a race with other programs is unlikely) */
   return ntohs(a.sin_port);
+}
+
+int dist_start_redis(struct ch_test_server *redis) {
+  int rc = ch_test_redis_start(redis, NULL);
+  if (rc == -1)
+    fprintf(stderr, "\n*** SKIPPED: redis-server is not installed: distributed tests need it\n");
+  return rc == 0 ? 1 : rc == -1 ? 0 : -1;
 }

@@ -63,4 +63,9 @@ double dist_metric_sum(const cJSON *model, const char *key);
 /* A loopback port that nothing listens on. */
 int dist_unused_port(void);
 
+/* Start the redis-server every distributed test needs: 1 when it runs, 0 when it is not
+** installed (said loudly: the tests skip), -1 when it would not start. */
+struct ch_test_server;
+int dist_start_redis(struct ch_test_server *redis);
+
 #endif

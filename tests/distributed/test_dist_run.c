@@ -22,13 +22,9 @@ static int have_redis, have_s3;
 static int group_setup(void **state) {
   (void)state;
   dist_make_home(home, sizeof home);
-  int rc = ch_test_redis_start(&redis, NULL);
-  if (rc == -1)
-    fprintf(stderr, "\n*** SKIPPED: redis-server is not installed: distributed tests need it\n");
-  else if (rc != 0)
-    return -1;
-  have_redis = rc == 0;
-  rc = ch_test_s3rver_start(&s3, "chicane");
+  have_redis = dist_start_redis(&redis);
+  if (have_redis < 0) return -1;
+  int rc = ch_test_s3rver_start(&s3, "chicane");
   if (rc == -1)
     fprintf(stderr,
             "\n*** SKIPPED: s3rver is not installed (npm install in %s): the s3 "
