@@ -578,33 +578,20 @@ static int ch__sub_stop(ch__reader *r, int i, ch_train_config *c) {
   return ch__read_stop(r, i, &c->stop);
 }
 
-static const char *const ch__top_keys[] = {"model",
-                                           "track",
-                                           "tracks",
-                                           "reward",
-                                           "action_space",
-                                           "sensor",
-                                           "camera",
-                                           "lidar",
-                                           "network",
-                                           "algorithm",
-                                           "hyperparameters",
-                                           "race_type",
-                                           "objects",
-                                           "bots",
-                                           "start",
-                                           "stop",
-                                           "clone_from",
-                                           "on_iteration",
-                                           "deepracer",
-                                           "workers",
-                                           "cars_per_worker",
-                                           "segment_steps",
-                                           "max_steps",
-                                           "start_advance",
-                                           "seed",
-                                           "plugins",
-                                           NULL};
+static const char *const ch__top_keys[] = {"model",           "track",
+                                           "tracks",          "reward",
+                                           "action_space",    "sensor",
+                                           "camera",          "lidar",
+                                           "network",         "algorithm",
+                                           "hyperparameters", "race_type",
+                                           "objects",         "bots",
+                                           "start",           "stop",
+                                           "clone_from",      "on_iteration",
+                                           "deepracer",       "workers",
+                                           "update_threads",  "cars_per_worker",
+                                           "segment_steps",   "max_steps",
+                                           "start_advance",   "seed",
+                                           "plugins",         NULL};
 
 /* Scalars and strings of the top level. */
 static int ch__read_scalars(ch__reader *r, int idx, ch_train_config *c, char *reward, size_t rn) {
@@ -615,6 +602,7 @@ static int ch__read_scalars(ch__reader *r, int idx, ch_train_config *c, char *re
   if (rc == CH_OK) rc = ch__string(r, idx, "", "race_type", c->race_type, sizeof c->race_type);
   if (rc == CH_OK) rc = ch__string(r, idx, "", "clone_from", c->clone_from, sizeof c->clone_from);
   if (rc == CH_OK) rc = ch__int(r, idx, "", "workers", &c->workers);
+  if (rc == CH_OK) rc = ch__int(r, idx, "", "update_threads", &c->update_threads);
   if (rc == CH_OK) rc = ch__int(r, idx, "", "cars_per_worker", &c->cars_per_worker);
   if (rc == CH_OK) rc = ch__int(r, idx, "", "segment_steps", &c->segment_steps);
   if (rc == CH_OK) rc = ch__int(r, idx, "", "max_steps", &c->max_steps);
@@ -843,6 +831,8 @@ static int ch__validate_race(const ch_train_config *c, ch_error *err) {
 
 static int ch__validate_run(const ch_train_config *c, ch_error *err) {
   CH__RANGE(c->workers >= 1 && c->workers <= 64, "workers", "1..64");
+  CH__RANGE(c->update_threads >= 0 && c->update_threads <= 16, "update_threads",
+            "0..16 (0: as many as the machine has cores, for state-sensor networks)");
   CH__RANGE(c->cars_per_worker >= 1 && c->cars_per_worker <= 1024, "cars_per_worker", "1..1024");
   CH__RANGE(c->segment_steps >= 1 && c->segment_steps <= 100000, "segment_steps", "1..100000");
   CH__RANGE(c->max_steps >= 1 && c->max_steps <= 1000000, "max_steps", "1..1000000");
@@ -1105,6 +1095,7 @@ cJSON *ch_config_json(const ch_train_config *c) {
       cJSON_AddStringToObject(d, "hyperparameters", c->deepracer_hyperparameters);
   }
   cJSON_AddNumberToObject(o, "workers", c->workers);
+  cJSON_AddNumberToObject(o, "update_threads", c->update_threads);
   cJSON_AddNumberToObject(o, "cars_per_worker", c->cars_per_worker);
   cJSON_AddNumberToObject(o, "segment_steps", c->segment_steps);
   cJSON_AddNumberToObject(o, "max_steps", c->max_steps);

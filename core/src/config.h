@@ -110,6 +110,10 @@ typedef struct ch_train_config {
   ch_hyperparameters hp;
   ch_stop_conditions stop;
   int workers;          /* rollout threads */
+  /* PPO update threads: each minibatch is split over network replicas and their gradients
+  ** summed (data_parallel.h). 0 = automatic: the machine's cores (at most 4) for networks
+  ** without camera input, 1 for camera networks, whose big matrices use BLAS's threads. */
+  int update_threads;
   int cars_per_worker;  /* cars stepped together by one env handle */
   int segment_steps;    /* an episode is cut into segments of at most this many steps */
   int max_steps;        /* per training episode */

@@ -37,7 +37,7 @@ static size_t ch__min_vtable_size(int kind) {
   case CH_PLUGIN_ENV:
     return sizeof(ch_env_vtable);
   case CH_PLUGIN_NETWORK:
-    return sizeof(ch_network_vtable);
+    return offsetof(ch_network_vtable, add_grads);
   case CH_PLUGIN_BUFFER:
     return offsetof(ch_buffer_vtable, meta_set);
   case CH_PLUGIN_STORAGE:

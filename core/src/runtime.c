@@ -32,6 +32,11 @@ int ch_net_create(const ch_plugin *p, const char *config_json, ch_net *out, ch_e
   return CH_OK;
 }
 
+int ch_net_has_add_grads(const ch_net *n) {
+  size_t end = offsetof(ch_network_vtable, add_grads) + sizeof n->vt->add_grads;
+  return n->vt->header.struct_size >= end && n->vt->add_grads;
+}
+
 void ch_net_destroy(ch_net *n) {
   if (n->h) n->vt->destroy(n->h);
   n->h = NULL;

@@ -40,6 +40,8 @@ void ch_env_destroy(ch_env *e);
 
 int ch_net_create(const ch_plugin *p, const char *config_json, ch_net *out, ch_error *err);
 void ch_net_destroy(ch_net *n);
+/* Whether the network plugin offers add_grads (needed to split an update over cores). */
+int ch_net_has_add_grads(const ch_net *n);
 
 int ch_buffer_open(const char *name, const char *config_json, ch_buffer *out, ch_error *err);
 /* spec: "memory" (or NULL/empty) for the in-process buffer, or redis://[:password@]host:port[/db]

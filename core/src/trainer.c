@@ -4,6 +4,7 @@
 #include "trainer.h"
 
 #include "clock.h"
+#include "data_parallel.h"
 
 #include "channel.h"
 #include "log.h"
@@ -75,6 +76,8 @@ typedef struct ch__trainer {
   ch_plugin *env_p, *net_p;
   ch_env eval_env;
   ch_net net;
+  ch_dp *dp;      /* PPO minibatches split over cores; NULL: one thread */
+  int dp_decided; /* whether the update's thread count has been settled */
   ch_buffer buffer;
   ch_rollout *rollout;
   int distributed; /* worker processes through a shared buffer, instead of threads */
@@ -430,6 +433,7 @@ static void ch__teardown(ch__trainer *t) {
     ch__ack_held(t); /* records of an iteration never checkpointed come back on redis */
     ch_buffer_close(&t->buffer);
   }
+  ch_dp_destroy(t->dp);
   ch_net_destroy(&t->net);
   ch_env_destroy(&t->eval_env);
   ch_plugin_close(t->net_p);
@@ -732,7 +736,9 @@ static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *su
   ch_ppo_stats st;
   ch__gather(t, idx, m);
   double t0 = ch_clock_now();
-  int rc = t->net.vt->forward(t->net.h, t->mb_obs, (uint32_t)m, t->mb_logits, t->mb_value, err);
+  int rc =
+      t->dp ? ch_dp_forward(t->dp, t->mb_obs, (uint32_t)m, t->mb_logits, t->mb_value, err)
+            : t->net.vt->forward(t->net.h, t->mb_obs, (uint32_t)m, t->mb_logits, t->mb_value, err);
   if (rc != CH_OK) return rc;
   double t1 = ch_clock_now();
   if (t->space.continuous)
@@ -749,7 +755,8 @@ static int ch__minibatch(ch__trainer *t, const int *idx, int m, ch_ppo_stats *su
     return CH_OK;
   }
   t->net.vt->zero_grad(t->net.h);
-  rc = t->net.vt->backward(t->net.h, t->mb_dlogits, t->mb_dvalue, err);
+  rc = t->dp ? ch_dp_backward(t->dp, t->mb_dlogits, t->mb_dvalue, err)
+             : t->net.vt->backward(t->net.h, t->mb_dlogits, t->mb_dvalue, err);
   double t3 = ch_clock_now();
   if (rc == CH_OK) rc = t->net.vt->optimizer_step(t->net.h, &oc, err);
   times->forward_seconds += t1 - t0;
@@ -820,9 +827,35 @@ static void ch__blas_threads(const ch__trainer *t, int updating) {
   openblas_set_num_threads(n);
 }
 
+/* update_threads, or when 0: every core (at most 4) for networks without camera input, as
+** long as no local worker processes want those cores; camera networks use BLAS's threads. */
+static int ch__update_thread_count(const ch__trainer *t) {
+  if (t->cfg->update_threads > 0) return t->cfg->update_threads;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (t->batch.image_size > 0 || t->opt->worker_processes > 0 || cores < 2) return 1;
+  return cores > 4 ? 4 : (int)cores;
+}
+
+/* Split PPO minibatches over replicas when more than one update thread is wanted. A plugin
+** without add_grads is an error only when the script asked for threads. */
+static int ch__decide_update_threads(ch__trainer *t, ch_error *err) {
+  if (t->dp_decided || t->sac) return CH_OK;
+  t->dp_decided = 1;
+  int n = ch__update_thread_count(t);
+  if (n < 2) return CH_OK;
+  if (t->cfg->update_threads == 0 && !ch_net_has_add_grads(&t->net)) return CH_OK;
+  int rc = ch_dp_create(&t->net, t->net_json, n, &t->dp, err);
+  if (rc == CH_OK) return rc;
+  char context[CH_PATH_MAX + 64];
+  snprintf(context, sizeof context, "%s: update_threads = %d", t->cfg->script, n);
+  return ch__error_context(err, rc, context);
+}
+
 static int ch__update(ch__trainer *t, ch_iteration_stats *st, ch_error *err) {
+  int rc = ch__decide_update_threads(t, err);
+  if (rc != CH_OK) return rc;
   ch__blas_threads(t, 1);
-  int rc = ch__learn(t, st, err);
+  rc = ch__learn(t, st, err);
   ch__blas_threads(t, 0);
   return rc;
 }

@@ -167,6 +167,16 @@ int ch__net_get_grads(void *net, float *out, uint64_t count) {
   return CH_OK;
 }
 
+int ch__net_add_grads(void *net, const float *in, uint64_t count, ch_error *err) {
+  ch_net_core *c = net;
+  if (!in) return ch_error_set(err, CH_EINVAL, "%s add_grads: in is NULL", c->who);
+  if (count != c->num_params)
+    return ch_error_set(err, CH_EINVAL, "%s add_grads: got %llu floats, the network has %llu",
+                        c->who, (unsigned long long)count, (unsigned long long)c->num_params);
+  for (uint64_t i = 0; i < count; i++) c->grads[i] += in[i];
+  return CH_OK;
+}
+
 void ch__net_free_blob(void *net, void *blob) {
   (void)net;
   free(blob);

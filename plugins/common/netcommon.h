@@ -222,13 +222,15 @@ int ch__net_optimizer_step(void *net, const ch_optimizer_config *cfg, ch_error *
 int ch__net_get_params(void *net, float *out, uint64_t count);
 int ch__net_set_params(void *net, const float *in, uint64_t count, ch_error *err);
 int ch__net_get_grads(void *net, float *out, uint64_t count);
+int ch__net_add_grads(void *net, const float *in, uint64_t count, ch_error *err);
 void ch__net_free_blob(void *net, void *blob);
 
 /* The vtable members above, for a plugin's ch_network_vtable initialiser. */
 #define CH_NET_SHARED_MEMBERS                                                                      \
   .destroy = ch__net_destroy, .spec = ch__net_spec, .zero_grad = ch__net_zero_grad,                \
   .optimizer_step = ch__net_optimizer_step, .get_params = ch__net_get_params,                      \
-  .set_params = ch__net_set_params, .get_grads = ch__net_get_grads, .free_blob = ch__net_free_blob
+  .set_params = ch__net_set_params, .get_grads = ch__net_get_grads,                                \
+  .free_blob = ch__net_free_blob, .add_grads = ch__net_add_grads
 
 /* ---- blobs: little-endian encoding, independent of the host's byte order ------------------ */
 

@@ -117,8 +117,19 @@ void net_contract_flat_access(const char *file, const char *json) {
   net_check(vt->set_params(net, p, n, &err), err);
   float *q = net_params(vt, net);
   assert_memory_equal(p, q, (size_t)n * sizeof *p);
+  /* add_grads adds to the accumulator, twice makes double, and refuses a wrong count. */
+  assert_non_null(vt->add_grads);
+  assert_int_equal(vt->add_grads(net, p, n - 1, &err), CH_EINVAL);
+  net_assert_contains(err.message, count);
+  assert_int_equal(vt->add_grads(net, NULL, n, &err), CH_EINVAL);
+  vt->zero_grad(net);
+  net_check(vt->add_grads(net, p, n, &err), err);
+  net_check(vt->add_grads(net, p, n, &err), err);
+  float *g = net_grads(vt, net);
+  for (uint64_t i = 0; i < n; i++) assert_true(g[i] == 2.0f * p[i]);
+  assert_true(g[7] == 0.25f);
   vt->destroy(net);
-  free(p), free(q);
+  free(p), free(q), free(g);
 }
 
 void net_contract_independent(const char *file, const char *json, const char *other,

@@ -270,6 +270,11 @@ typedef struct ch_network_vtable {
   int (*save)(void *net, void **blob, size_t *len, ch_error *err);
   void (*free_blob)(void *net, void *blob);
   int (*load)(void *net, const void *blob, size_t len, ch_error *err);
+
+  /* Optional (NULL, or absent when header.struct_size ends before it): ADD count floats to the
+  ** gradient accumulator, in get_grads' order. With it the trainer splits a minibatch over
+  ** replicas on several cores and sums their gradients into the network that steps. */
+  int (*add_grads)(void *net, const float *in, uint64_t count, ch_error *err);
 } ch_network_vtable;
 
 /* ------------------------------------------------------------------------------------------ */
