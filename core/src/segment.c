@@ -98,7 +98,8 @@ static int ch__check_sizes(const ch__segment_header *h, size_t len, ch_error *er
   return CH_OK;
 }
 
-int ch_segment_decode(const void *data, size_t len, ch_segment *seg, ch_error *err) {
+/* Decode; check_crc 0 skips the checksum (the one pass over every byte). */
+static int ch__parse(const void *data, size_t len, int check_crc, ch_segment *seg, ch_error *err) {
   ch__segment_header h;
   if (len < sizeof h + 4)
     return ch_error_set(err, CH_ECORRUPT, "segment record of %zu bytes is too short", len);
@@ -112,7 +113,7 @@ int ch_segment_decode(const void *data, size_t len, ch_segment *seg, ch_error *e
   if (rc != CH_OK) return rc;
   uint32_t crc;
   memcpy(&crc, (const unsigned char *)data + len - 4, 4);
-  if (crc != (uint32_t)crc32_z(0L, data, (z_size_t)(len - 4)))
+  if (check_crc && crc != (uint32_t)crc32_z(0L, data, (z_size_t)(len - 4)))
     return ch_error_set(err, CH_ECORRUPT, "segment checksum mismatch (worker %u, episode %llu)",
                         h.worker_id, (unsigned long long)h.episode_id);
   const float *f = (const float *)((const unsigned char *)data + sizeof h);
@@ -142,4 +143,12 @@ int ch_segment_decode(const void *data, size_t len, ch_segment *seg, ch_error *e
   f += (3 + CH_TRACE_FLOATS) * t;
   seg->image = (const uint8_t *)f;
   return CH_OK;
+}
+
+int ch_segment_decode(const void *data, size_t len, ch_segment *seg, ch_error *err) {
+  return ch__parse(data, len, 1, seg, err);
+}
+
+int ch_segment_view(const void *data, size_t len, ch_segment *seg, ch_error *err) {
+  return ch__parse(data, len, 0, seg, err);
 }

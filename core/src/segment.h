@@ -66,4 +66,9 @@ void ch_segment_encode(const ch_segment *seg, void *out);
 ** (which must stay alive and be 4-byte aligned). CH_ECORRUPT with a reason otherwise. */
 int ch_segment_decode(const void *data, size_t len, ch_segment *seg, ch_error *err);
 
+/* ch_segment_decode without the checksum, for bytes that passed ch_segment_decode once and
+** have stayed in this process since (a replay memory reads each record many times; the CRC
+** is the only pass over all of a record's bytes). Magic, format and sizes are still checked. */
+int ch_segment_view(const void *data, size_t len, ch_segment *seg, ch_error *err);
+
 #endif

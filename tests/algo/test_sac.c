@@ -1,9 +1,12 @@
-/* test_sac.c -- SAC: actor loss gradients, dQ/da by differences, targets, Polyak, alpha, learning.
- */
+/* test_sac.c -- SAC: actor loss gradients, dQ/da by differences, targets, Polyak, alpha,
+** learning, and the learner's replay memory (uniform draws, FIFO eviction, corrupt records). */
 #include "algo_test.h"
 
+#include "config.h"
 #include "policy.h"
 #include "sac.h"
+#include "sac_learner.h"
+#include "segment.h"
 
 #define MAXB 64
 
@@ -695,6 +698,226 @@ static void test_learns_2d(void **state) {
   check_toy(2, 3000);
 }
 
+/* ---- the learner's replay memory ---------------------------------------------------------- */
+
+#define RO 2  /* vector floats per step */
+#define RB 64 /* minibatch */
+#define RT 8  /* steps of a full segment */
+
+/* A learner over an actor with RO inputs and one action dim; tiny networks (only the replay
+** memory is under test). */
+typedef struct replay_rig {
+  ch_net actor;
+  ch_sac_learner *l;
+} replay_rig;
+
+static void replay_make(replay_rig *r) {
+  algo_net(&r->actor, "{\"input_size\":2,\"num_actions\":1,\"head\":\"gaussian\",\"hidden\":[4]}");
+  ch_train_config c;
+  ch_config_defaults(&c);
+  c.hp.batch_size = RB;
+  c.num_hidden = 1;
+  c.hidden[0] = 4;
+  ch_error err = {0, ""};
+  algo_check(ch_sac_learner_create(&c, NULL, &r->actor, RO, 0, &r->l, &err), err);
+  assert_int_equal(ch_sac_learner_size(r->l), 0);
+}
+
+static void replay_free(replay_rig *r) {
+  ch_sac_learner_free(r->l);
+  algo_net_free(&r->actor);
+}
+
+/* Step i of segment id is named id * 100 + i: in its observation, reward and action, so that a
+** drawn row tells which transition it is. Returns the record (free it) and its length. */
+static void *replay_record(int id, int steps, int terminal, size_t *len) {
+  float obs[RT * RO], act[RT], rew[RT], zero[RT] = {0}, trace[RT * CH_TRACE_FLOATS] = {0};
+  for (int i = 0; i < steps; i++) {
+    obs[i * RO] = (float)(id * 100 + i);
+    obs[i * RO + 1] = -1;
+    act[i] = rew[i] = (float)(id * 100 + i);
+  }
+  ch_segment s = {.episode_id = (uint64_t)id,
+                  .num_steps = (uint32_t)steps,
+                  .obs_size = RO,
+                  .action_size = 1,
+                  .flags = terminal ? CH_SEGMENT_EPISODE_END | CH_SEGMENT_TERMINAL : 0,
+                  .obs = obs,
+                  .action = act,
+                  .reward = rew,
+                  .logp = zero,
+                  .value = zero,
+                  .trace = trace};
+  *len = ch_segment_encoded_size(&s);
+  void *rec = malloc(*len);
+  assert_non_null(rec);
+  ch_segment_encode(&s, rec);
+  return rec;
+}
+
+static void replay_add(replay_rig *r, int id, int steps, int terminal) {
+  size_t len;
+  void *rec = replay_record(id, steps, terminal, &len);
+  ch_error err = {0, ""};
+  algo_check(ch_sac_learner_add_record(r->l, rec, len, &err), err);
+  free(rec);
+}
+
+/* Check that every row is a real transition (s' the next step, or done at the terminal last
+** step of a segment whose terminal steps are in last[id]) and count it in hits[name]. */
+static void replay_tally(const ch_sac_minibatch *mb, const int *last, int *hits, int names) {
+  assert_int_equal(mb->n, RB);
+  for (int b = 0; b < mb->n; b++) {
+    int name = (int)mb->rew[b], id = name / 100, i = name % 100;
+    assert_true(name >= 0 && name < names);
+    assert_true(mb->obs[b * RO] == (float)name && mb->obs[b * RO + 1] == -1.0f);
+    assert_true(mb->act[b] == (float)name);
+    if (mb->done[b] == 1.0f) {
+      assert_int_equal(i, last[id]); /* only a terminal segment's last step has no s' */
+      assert_true(mb->next[b * RO] == (float)name);
+    } else {
+      assert_true(mb->done[b] == 0.0f);
+      assert_true(mb->next[b * RO] == (float)(name + 1));
+    }
+    hits[name]++;
+  }
+}
+
+/* Five full segments cut by the length (7 transitions each), one full terminal one (8) and a
+** short terminal one, as an episode's end often is (3): 46 transitions. Drawn uniformly, each
+** is hit draws / 46 times. Without the rejection step (a record, then one of ITS transitions)
+** the short segment's would be hit 8/3 times as often as a terminal full one's; the bound
+** below is set far under what that bias gives (computed here, so the check is known to bite). */
+static void test_replay_draws_transitions_uniformly(void **state) {
+  (void)state;
+  replay_rig r;
+  replay_make(&r);
+  enum { IDS = 8, NAMES = IDS * 100, DRAWS = 1500 };
+  int last[IDS], hits[NAMES] = {0}, count[IDS], K = 0;
+  for (int id = 0; id < IDS; id++) {
+    int steps = id == 5 ? 3 : RT, terminal = id >= 5 && id != 7;
+    if (id == 7) steps = 1; /* no transition at all: not kept */
+    replay_add(&r, id, steps, terminal);
+    last[id] = terminal ? steps - 1 : -1;
+    count[id] = steps - 1 + terminal;
+    K += count[id];
+  }
+  assert_int_equal(K, 46);
+  assert_int_equal(ch_sac_learner_size(r.l), K);
+  uint64_t rng = 12345;
+  ch_error err = {0, ""};
+  for (int d = 0; d < DRAWS; d++) {
+    ch_sac_minibatch mb;
+    algo_check(ch_sac_learner_sample(r.l, &rng, &mb, &err), err);
+    replay_tally(&mb, last, hits, NAMES);
+  }
+  /* Pearson's statistic against uniform, and what the biased draw would give on average */
+  double n = (double)DRAWS * RB, e = n / K, chi2 = 0, biased = 0;
+  int records = IDS - 1;
+  for (int id = 0; id < IDS; id++)
+    for (int i = 0; i < count[id]; i++) {
+      double o = hits[id * 100 + i], p = 1.0 / records / count[id];
+      chi2 += (o - e) * (o - e) / e;
+      biased += (n * p - e) * (n * p - e) / e;
+    }
+  for (int name = 0; name < NAMES; name++)
+    if (name % 100 >= count[name / 100]) assert_int_equal(hits[name], 0);
+  /* 45 degrees of freedom: mean 45, sd 9.5; 110 is past 6.8 sd */
+  if (chi2 > 110) fail_msg("chi-square %.1f over 45 dof: not uniform", chi2);
+  if (biased < 10 * 110) fail_msg("the bound would not catch the per-record bias (%.1f)", biased);
+  replay_free(&r);
+}
+
+/* The memory is a FIFO of records within the caps: once full, the oldest leave first and are
+** never drawn again; the held transitions stay at the cap. */
+static void test_replay_evicts_the_oldest(void **state) {
+  (void)state;
+  replay_rig r;
+  replay_make(&r);
+  ch_error err = {0, ""};
+  algo_check(ch_sac_learner_set_caps(r.l, 20, CH_SAC_REPLAY_BYTES, &err), err);
+  enum { IDS = 12, NAMES = IDS * 100 };
+  int last[IDS], hits[NAMES] = {0};
+  for (int id = 0; id < 10; id++) {
+    replay_add(&r, id, 5, 0); /* 4 transitions each */
+    last[id] = -1;
+    assert_int_equal(ch_sac_learner_size(r.l), id < 5 ? 4 * (id + 1) : 20);
+  }
+  uint64_t rng = 99;
+  for (int d = 0; d < 200; d++) {
+    ch_sac_minibatch mb;
+    algo_check(ch_sac_learner_sample(r.l, &rng, &mb, &err), err);
+    replay_tally(&mb, last, hits, NAMES);
+  }
+  for (int name = 0; name < NAMES; name++) {
+    int id = name / 100, i = name % 100, held = id >= 5 && id < 10 && i < 4;
+    if (held && hits[name] == 0) fail_msg("transition %d held but never drawn", name);
+    if (!held && hits[name] != 0) fail_msg("transition %d drawn %d times", name, hits[name]);
+  }
+  /* a shorter record evicts one: 16 + 3 */
+  replay_add(&r, 10, 3, 1);
+  assert_int_equal(ch_sac_learner_size(r.l), 19);
+  /* the byte cap: room for two records of this size */
+  size_t len;
+  free(replay_record(11, 5, 0, &len));
+  algo_check(ch_sac_learner_set_caps(r.l, 20, 2 * len + len / 2, &err), err);
+  replay_add(&r, 11, 5, 0);
+  assert_int_equal(ch_sac_learner_size(r.l), 4 + 3);
+  /* one record beyond a cap alone is refused, and nothing held changes */
+  algo_check(ch_sac_learner_set_caps(r.l, 3, CH_SAC_REPLAY_BYTES, &err), err);
+  void *big = replay_record(11, 5, 0, &len);
+  algo_expect(ch_sac_learner_add_record(r.l, big, len, &err), CH_ERANGE, err, "exceeds the caps");
+  free(big);
+  assert_int_equal(ch_sac_learner_size(r.l), 7);
+  algo_expect(ch_sac_learner_set_caps(r.l, 0, 1, &err), CH_EINVAL, err, "caps must be");
+  replay_free(&r);
+}
+
+/* Bytes that are not a segment of the model's shapes are refused with the reason; what was
+** held stays, and draws still come from it alone. */
+static void test_replay_rejects_corrupt_records(void **state) {
+  (void)state;
+  replay_rig r;
+  replay_make(&r);
+  ch_error err = {0, ""};
+  uint64_t rng = 5;
+  ch_sac_minibatch mb;
+  algo_expect(ch_sac_learner_sample(r.l, &rng, &mb, &err), CH_EINVAL, err, "empty");
+  replay_add(&r, 1, 4, 0);
+  size_t len;
+  unsigned char *rec = replay_record(2, RT, 1, &len);
+  rec[100] ^= 1;
+  algo_expect(ch_sac_learner_add_record(r.l, rec, len, &err), CH_ECORRUPT, err,
+              "checksum mismatch");
+  algo_expect(ch_sac_learner_add_record(r.l, rec, len - 4, &err), CH_ECORRUPT, err, "do not match");
+  free(rec);
+  /* a valid record of another model: three observation floats */
+  float obs[3] = {0}, one[1] = {0}, trace[CH_TRACE_FLOATS] = {0};
+  ch_segment s = {.num_steps = 1,
+                  .obs_size = 3,
+                  .action_size = 1,
+                  .obs = obs,
+                  .action = one,
+                  .reward = one,
+                  .logp = one,
+                  .value = one,
+                  .trace = trace};
+  unsigned char other[256];
+  assert_true(ch_segment_encoded_size(&s) <= sizeof other);
+  ch_segment_encode(&s, other);
+  algo_expect(ch_sac_learner_add_record(r.l, other, ch_segment_encoded_size(&s), &err), CH_ECORRUPT,
+              err, "the model has 2, 0, 1");
+  assert_int_equal(ch_sac_learner_size(r.l), 3);
+  int last[3] = {-1, -1, -1}, hits[300] = {0};
+  for (int d = 0; d < 20; d++) {
+    algo_check(ch_sac_learner_sample(r.l, &rng, &mb, &err), err);
+    replay_tally(&mb, last, hits, 300);
+  }
+  for (int name = 0; name < 300; name++)
+    assert_int_equal(hits[name] > 0, name >= 100 && name < 103);
+  replay_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_actor_loss_gradient),
@@ -708,6 +931,9 @@ int main(void) {
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_learns_1d),
       cmocka_unit_test(test_learns_2d),
+      cmocka_unit_test(test_replay_draws_transitions_uniformly),
+      cmocka_unit_test(test_replay_evicts_the_oldest),
+      cmocka_unit_test(test_replay_rejects_corrupt_records),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
