@@ -1,5 +1,7 @@
-/* bench_buffer.c -- `chicane bench buffer`: segment push+pull throughput, memory vs redis. */
+/* bench_buffer.c -- `chicane bench buffer`: push+pull throughput, rollout env steps/s; memory vs
+ * redis. */
 #include "bench.h"
+#include "bench_rollout_buffer.h"
 
 #include "cli.h"
 #include "clock.h"
@@ -29,25 +31,42 @@
 
 static const char bench_buffer_usage[] =
     "usage: chicane bench buffer [--seconds S] [--steps N] [--redis URL]\n"
+    "                            [--only transport|rollout]\n"
     "\n"
-    "Measure how many encoded segments per second (and MB/s) go through an experience\n"
-    "buffer: producers encode ch_segment records of N steps and push them, one consumer pulls,\n"
-    "decodes (checking the CRC) and acks them, as the trainer does. Two payloads: the state\n"
-    "sensor (\"state\") and state + a 160x120 front camera (\"camera_160x120\"), their sizes\n"
-    "taken from the sim2d env. For each payload:\n"
+    "Measure the experience buffers, memory against redis, in two sections of the JSON.\n"
+    "\n"
+    "transport (\"results\"): how many encoded segments per second (and MB/s) go through a\n"
+    "buffer: producers encode canned ch_segment records of N steps and push them as fast as\n"
+    "they can, one consumer pulls, decodes (checking the CRC) and acks them, as the trainer\n"
+    "does. Two payloads: the state sensor (\"state\") and state + a 160x120 front camera\n"
+    "(\"camera_160x120\"), their sizes taken from the sim2d env. For each payload:\n"
     "  memory      the in-process memory buffer, one producer thread\n"
     "  redis_1     redis with 1 producer process (fork) and the consumer in this process\n"
     "  redis_2     ... 2 producer processes\n"
     "  redis_4     ... 4 producer processes\n"
-    "Each redis figure carries its ratio to memory; the target is a ratio >= 0.8. The backlog\n"
-    "is capped (max_records, about 32 MB of records) so producers cannot run ahead of the\n"
-    "consumer by more than a real trainer would let them.\n"
+    "Each redis figure carries its ratio to memory. The backlog is capped (max_records, about\n"
+    "32 MB of records) so producers cannot run ahead of the consumer by more than a real\n"
+    "trainer would let them.\n"
+    "\n"
+    "rollout (\"rollout\"): env steps/s of training's experience flow: the producers are real\n"
+    "simulation workers (the sim2d env, the script's network with freshly initialised\n"
+    "parameters, its Lua reward, its cars_per_worker and segment_steps), the consumer pulls,\n"
+    "decodes and acks as above and counts env steps and segments. Payloads \"state\"\n"
+    "(scripts/default.lua: state sensor, mlp) and \"camera\" (scripts/camera.lua: 80x60\n"
+    "camera, shallow cnn), each with its full record's bytes and, for N = 1, 2, 4:\n"
+    "  memory_N    N worker threads in this process, the memory buffer\n"
+    "  redis_N     N worker processes (fork) of one thread each, redis, the consumer here;\n"
+    "              with its env steps/s ratio to memory_N\n"
+    "The target of every ratio is >= 0.8.\n"
     "\n"
     "options:\n"
     "  --seconds S   per measurement, after 0.3 s of warm-up (default 1.5)\n"
-    "  --steps N     steps per segment (default 20)\n"
-    "  --redis URL   use this redis://host:port server (its stream chicane:bench:segments is\n"
-    "                cleared) instead of starting a redis-server on a free loopback port\n"
+    "  --steps N     steps per segment of the transport section (default 20; the rollout\n"
+    "                section uses the scripts' segment_steps)\n"
+    "  --redis URL   use this redis://host:port server (its streams chicane:bench:segments\n"
+    "                and chicane:bench:rollout are cleared) instead of starting a\n"
+    "                redis-server on a free loopback port\n"
+    "  --only WHICH  run only the transport or only the rollout section (default both)\n"
     "  --help        this text\n";
 
 #define CH__BACKLOG_BYTES (32.0 * 1024 * 1024)
@@ -368,20 +387,26 @@ typedef struct ch__opts {
   double seconds;
   uint32_t steps;
   const char *redis;
+  int transport, rollout; /* the sections to run */
 } ch__opts;
 
 static int ch__parse(int argc, char **argv, ch__opts *o) {
-  static const struct option opts[] = {{"seconds", required_argument, NULL, 's'},
-                                       {"steps", required_argument, NULL, 'n'},
-                                       {"redis", required_argument, NULL, 'r'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
-  *o = (ch__opts){1.5, 20, NULL};
+  static const struct option opts[] = {
+      {"seconds", required_argument, NULL, 's'}, {"steps", required_argument, NULL, 'n'},
+      {"redis", required_argument, NULL, 'r'},   {"only", required_argument, NULL, 'o'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  *o = (ch__opts){1.5, 20, NULL, 1, 1};
   int c;
   char *end;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (c == 'h') return fputs(bench_buffer_usage, stdout), -1;
     if (c == 'r') o->redis = optarg;
+    if (c == 'o') {
+      o->transport = strcmp(optarg, "transport") == 0;
+      o->rollout = strcmp(optarg, "rollout") == 0;
+      if (!o->transport && !o->rollout)
+        return ch_cli_usage_error("bench buffer", "--only needs transport or rollout");
+    }
     if (c == 's' && (!((o->seconds = strtod(optarg, &end)) > 0 && o->seconds <= 3600) || *end))
       return ch_cli_usage_error("bench buffer", "--seconds needs a number in (0, 3600]");
     if (c == 'n' &&
@@ -464,7 +489,10 @@ int ch_bench_buffer(int argc, char **argv) {
   cJSON_AddBoolToObject(root, "redis_started", !o.redis);
   cJSON_AddNumberToObject(root, "seconds", o.seconds);
   cJSON_AddNumberToObject(root, "steps", o.steps);
-  if (rc == CH_OK) rc = ch__report(&o, where, cJSON_AddObjectToObject(root, "results"), &err);
+  if (rc == CH_OK && o.transport)
+    rc = ch__report(&o, where, cJSON_AddObjectToObject(root, "results"), &err);
+  if (rc == CH_OK && o.rollout)
+    rc = ch__bench_rollout(where, o.seconds, cJSON_AddObjectToObject(root, "rollout"), &err);
   ch__stop_redis(server);
   if (rc == CH_OK) {
     char *text = cJSON_Print(root);

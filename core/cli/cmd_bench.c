@@ -18,7 +18,8 @@ typedef struct ch__bench {
 static const ch__bench ch__benches[] = {
     {"env", ch_bench_env, "env steps/s per sensor and race type, Lua reward cost, 2-core scaling"},
     {"train", ch_bench_train, "end-to-end training: env steps/s through rollout and update"},
-    {"buffer", ch_bench_buffer, "experience buffer push/pull throughput"},
+    {"buffer", ch_bench_buffer,
+     "experience buffer throughput and rollout env steps/s, memory vs redis"},
 };
 
 #define CH__NBENCH (sizeof ch__benches / sizeof ch__benches[0])

@@ -25,9 +25,13 @@ static void ch__usage(FILE *out) {
         out);
 }
 
+/* OpenBLAS's own (its cblas.h also pulls in complex.h, whose I clashes). */
+void openblas_set_num_threads(int num_threads);
+
 int main(int argc, char **argv) {
-  /* The rollout threads already use every core; BLAS threads on top of them only contend. */
-  setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  /* The rollout threads already use every core; BLAS threads on top of them only contend.
+  ** (libopenblas is linked in and has read the environment before main: set it directly.) */
+  if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     ch__usage(argc < 2 ? stderr : stdout);
