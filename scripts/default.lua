@@ -53,7 +53,7 @@ return {
   },
 
   workers = 2,          -- rollout threads (one per core)
-  update_threads = 0,   -- PPO update: 0 splits each minibatch over every core
+  update_threads = 0,   -- PPO update threads (0: automatic, one for this small network)
   cars_per_worker = 8,  -- cars each worker steps together
   segment_steps = 128,  -- episodes are cut into segments of this many steps
   max_steps = 1500,     -- a training episode ends after 100 s of simulated time

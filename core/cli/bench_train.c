@@ -35,7 +35,8 @@ static const char bench_train_usage[] =
     "temporary directory, removed afterwards) and print one JSON object:\n"
     "  solve           N runs of the script, seeds seed, seed+1, ..., each stopped once a\n"
     "                  greedy evaluation completes 3 of 3 laps (or after S seconds): wall\n"
-    "                  seconds and env steps to that point, median and max (target < 60 s;\n"
+    "                  seconds and env steps to that point, median and max (target < 60 s\n"
+    "                  with the state sensor, < 900 s with a camera;\n"
     "                  the hosted DeepRacer service takes 1 to 3 hours)\n"
     "  lap             each solved model's best evaluation lap on its training track over the\n"
     "                  track's reference lap (the racing line's): the ratio (target <= 1.05)\n"
@@ -61,6 +62,7 @@ static const char bench_train_usage[] =
 
 #define CH__SOLVE_LAPS      3
 #define CH__TARGET_SECONDS  60.0    /* DESIGN.md 7: time to 3/3 laps, state sensor, 2 cores */
+#define CH__CAMERA_SECONDS  900.0   /* issue 5: time to 3/3 laps, camera + shallow CNN */
 #define CH__TARGET_SPS      50000.0 /* DESIGN.md 7: PPO end-to-end env steps/s */
 #define CH__TARGET_RATIO    1.05    /* DESIGN.md 7: within 5% of the racing line's lap */
 #define CH__ROBOMAKER_SPS   15.0    /* a DeepRacer simulator steps in real time at 15 Hz */
@@ -393,7 +395,9 @@ static double ch__track_value(const cJSON *run, const char *track, const char *k
   return cJSON_IsNumber(v) ? v->valuedouble : INFINITY;
 }
 
-static void ch__solve_summary(const ch__run *runs, int n, cJSON *o) {
+static void ch__solve_summary(const ch_train_config *c, const ch__run *runs, int n, cJSON *o) {
+  int camera = ch_config_has_sensor(c, "camera") || ch_config_has_sensor(c, "stereo");
+  double target = camera ? CH__CAMERA_SECONDS : CH__TARGET_SECONDS;
   double secs[CH__MAX_RUNS], steps[CH__MAX_RUNS];
   int solved = 0;
   for (int k = 0; k < n; k++) {
@@ -406,9 +410,9 @@ static void ch__solve_summary(const ch__run *runs, int n, cJSON *o) {
   cJSON_AddNumberToObject(o, "solved", solved);
   ch__add_stats(o, "seconds", secs, n, 1e-3);
   ch__add_stats(o, "env_steps", steps, n, 1);
-  cJSON_AddNumberToObject(o, "target_seconds", CH__TARGET_SECONDS);
+  cJSON_AddNumberToObject(o, "target_seconds", target);
   /* secs is sorted now: the last is the slowest */
-  cJSON_AddBoolToObject(o, "met", solved == n && secs[n - 1] < CH__TARGET_SECONDS);
+  cJSON_AddBoolToObject(o, "met", solved == n && secs[n - 1] < target);
   const cJSON *median = cJSON_GetObjectItemCaseSensitive(o, "seconds_median");
   ch__add(o, "speedup_vs_hosted_service",
           cJSON_IsNumber(median) ? CH__HOSTED_SECONDS / median->valuedouble : NAN, 0.1);
@@ -559,7 +563,7 @@ static int ch__report_runs(ch_session *s, const ch_train_config *c, const ch__ru
     if (rc == CH_OK && ch__solved(&runs[k]))
       rc = ch__evaluate_tracks(s, &runs[k], t, cJSON_AddObjectToObject(o, "tracks"), err);
   }
-  ch__solve_summary(runs, n, solve);
+  ch__solve_summary(c, runs, n, solve);
   ch__lap_summary(arr, t, root);
   free(t);
   return rc;

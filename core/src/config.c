@@ -832,7 +832,7 @@ static int ch__validate_race(const ch_train_config *c, ch_error *err) {
 static int ch__validate_run(const ch_train_config *c, ch_error *err) {
   CH__RANGE(c->workers >= 1 && c->workers <= 64, "workers", "1..64");
   CH__RANGE(c->update_threads >= 0 && c->update_threads <= 16, "update_threads",
-            "0..16 (0: as many as the machine has cores, for state-sensor networks)");
+            "0..16 (0: automatic)");
   CH__RANGE(c->cars_per_worker >= 1 && c->cars_per_worker <= 1024, "cars_per_worker", "1..1024");
   CH__RANGE(c->segment_steps >= 1 && c->segment_steps <= 100000, "segment_steps", "1..100000");
   CH__RANGE(c->max_steps >= 1 && c->max_steps <= 1000000, "max_steps", "1..1000000");

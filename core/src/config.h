@@ -109,10 +109,10 @@ typedef struct ch_train_config {
   char activation[16];
   ch_hyperparameters hp;
   ch_stop_conditions stop;
-  int workers;          /* rollout threads */
+  int workers; /* rollout threads */
   /* PPO update threads: each minibatch is split over network replicas and their gradients
-  ** summed (data_parallel.h). 0 = automatic: the machine's cores (at most 4) for networks
-  ** without camera input, 1 for camera networks, whose big matrices use BLAS's threads. */
+  ** summed (data_parallel.h). 0 = automatic, which is 1 today: for batch 64 the split does not
+  ** pay on 2 cores (see trainer.c); wider networks or bigger batches may gain from 2..16. */
   int update_threads;
   int cars_per_worker;  /* cars stepped together by one env handle */
   int segment_steps;    /* an episode is cut into segments of at most this many steps */

@@ -214,6 +214,14 @@ void ch__net_forward_done(ch_net_core *c, float *policy, uint32_t batch);
 int ch__net_backward_begin(ch_net_core *c, const float *dpolicy, const float *dvalue,
                            ch_error *err);
 
+/* Element-wise loops compiled twice, for AVX2 and for the baseline, picked when the plugin
+** loads (GCC's target_clones; an ifunc). Without FMA, so both give the same floats. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define CH__NET_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CH__NET_VECTOR_CLONES
+#endif
+
 /* Vtable members that only touch the core (net is the handle, its core first). */
 void ch__net_destroy(void *net);
 void ch__net_spec(void *net, ch_network_spec *out);

@@ -296,6 +296,7 @@ static inline float fast_tanh(float x) {
   return c * p / q;
 }
 
+CH__NET_VECTOR_CLONES
 static void activation_forward(int activation, float *y, size_t count) {
   if (activation == CH_MLP_RELU)
     for (size_t i = 0; i < count; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
