@@ -837,14 +837,13 @@ static int ch__update_thread_count(const ch__trainer *t) {
   return t->cfg->update_threads > 0 ? t->cfg->update_threads : 1;
 }
 
-/* Split PPO minibatches over replicas when more than one update thread is wanted. A plugin
-** without add_grads is an error only when the script asked for threads. */
+/* Split PPO minibatches over replicas when the script asks for more than one update thread
+** (a network plugin without add_grads is then an error naming the script). */
 static int ch__decide_update_threads(ch__trainer *t, ch_error *err) {
   if (t->dp_decided || t->sac) return CH_OK;
   t->dp_decided = 1;
   int n = ch__update_thread_count(t);
   if (n < 2) return CH_OK;
-  if (t->cfg->update_threads == 0 && !ch_net_has_add_grads(&t->net)) return CH_OK;
   int rc = ch_dp_create(&t->net, t->net_json, n, &t->dp, err);
   if (rc == CH_OK) return rc;
   char context[CH_PATH_MAX + 64];
